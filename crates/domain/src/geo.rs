@@ -1,0 +1,1 @@
+//! Geo registry (placeholder, being written).
