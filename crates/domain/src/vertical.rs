@@ -302,6 +302,17 @@ impl Catalog {
         self.children.get(slug).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// `slug` followed by its ancestors up to the root (most specific first).
+    pub fn lineage(&self, slug: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = self.by_slug.get(slug);
+        while let Some(v) = cur {
+            out.push(v.def.slug.clone());
+            cur = v.def.parent.as_ref().and_then(|p| self.by_slug.get(p));
+        }
+        out
+    }
+
     /// `slug` and all its descendants (so a parent matches its subtree).
     pub fn subtree(&self, slug: &str) -> Vec<String> {
         let mut out = Vec::new();

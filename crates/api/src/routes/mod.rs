@@ -1,0 +1,7 @@
+//! Route handlers, one module per resource.
+
+pub mod accounts;
+pub mod asks;
+pub mod health;
+pub mod leads;
+pub mod verticals;

@@ -1,0 +1,210 @@
+//! Typed, layered configuration: built-in defaults (`config/default.toml`),
+//! an optional file, then `LEADEX__SECTION__KEY` environment variables
+//! (last wins). Validated at start; secrets are redacted in `Debug`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+/// A secret string: never printed.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(v: impl Into<String>) -> Self {
+        Self(v.into())
+    }
+
+    /// The secret value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "[redacted]" })
+    }
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub bind: String,
+    /// Per-request timeout.
+    pub request_timeout_secs: u64,
+    /// Concurrent requests before shedding.
+    pub max_in_flight: usize,
+    /// Body limit.
+    pub body_limit_bytes: usize,
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct DatabaseSettings {
+    /// Primary URL (empty: SQLite under `data_dir`).
+    pub url: Secret,
+    /// Replica URL.
+    pub replica_url: Secret,
+    /// Connections per pool.
+    pub max_connections: u32,
+}
+
+/// `[redis]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RedisSettings {
+    /// URL (empty: in-process alternatives).
+    pub url: Secret,
+}
+
+/// `[chain]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ChainSettings {
+    /// `embedded | rpc | off`.
+    pub mode: String,
+    /// JSON-RPC endpoint for `rpc`.
+    pub rpc_url: String,
+    /// Hot-wallet keys or mnemonic.
+    pub wallets: Secret,
+}
+
+/// `[privacy]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PrivacySettings {
+    /// Key spec.
+    pub key: Secret,
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LimitsSettings {
+    /// Default daily cap per seller, vertical and UTC day.
+    pub default_daily_cap: u32,
+    /// Largest batch.
+    pub max_batch: usize,
+    /// Default auction duration.
+    pub default_auction_secs: u32,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogSettings {
+    /// `json | pretty`.
+    pub format: String,
+    /// Filter directive (`info`, `leadex=debug,sqlx=warn`, …).
+    pub level: String,
+}
+
+/// All settings.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// Database.
+    pub database: DatabaseSettings,
+    /// Redis.
+    pub redis: RedisSettings,
+    /// Chain.
+    pub chain: ChainSettings,
+    /// PII encryption.
+    pub privacy: PrivacySettings,
+    /// Limits.
+    pub limits: LimitsSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+impl Settings {
+    /// Loads defaults, then `file`, then the environment; CLI overrides
+    /// (`--bind`, `--data-dir`) are applied by the caller afterwards.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut b = config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(f) = file {
+            b = b.add_source(config::File::from(f).required(true));
+        }
+        b = b.add_source(
+            config::Environment::with_prefix("LEADEX")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let s: Settings = b
+            .build()
+            .context("reading configuration")?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Rejects settings that cannot work.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            bail!("server.bind `{}` is not an address such as 127.0.0.1:8080", self.server.bind);
+        }
+        let url = self.database.url.expose().trim();
+        if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
+            bail!("database.url must be postgres://… or sqlite:… (unknown scheme)");
+        }
+        if !self.database.replica_url.is_empty() && !self.is_postgres() {
+            bail!("database.replica_url needs a PostgreSQL database.url");
+        }
+        if !["embedded", "rpc", "off"].contains(&self.chain.mode.as_str()) {
+            bail!("chain.mode must be embedded, rpc or off");
+        }
+        if self.limits.default_daily_cap == 0 || self.limits.max_batch == 0 || self.limits.max_batch > 5_000 {
+            bail!("limits.default_daily_cap must be ≥ 1 and limits.max_batch 1–5000");
+        }
+        if !(10..=600).contains(&self.limits.default_auction_secs) {
+            bail!("limits.default_auction_secs must be 10–600");
+        }
+        if !["json", "pretty"].contains(&self.log.format.as_str()) {
+            bail!("log.format must be json or pretty");
+        }
+        Ok(())
+    }
+
+    /// Whether the database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        let u = self.database.url.expose();
+        u.starts_with("postgres://") || u.starts_with("postgresql://")
+    }
+
+    /// The effective database URL.
+    pub fn database_url(&self) -> String {
+        let u = self.database.url.expose().trim();
+        if u.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("leadex.db").display())
+        } else {
+            u.to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::load(None).expect("defaults are valid");
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert!(!s.is_postgres());
+        assert!(s.database_url().starts_with("sqlite://"));
+        assert_eq!(format!("{:?}", Secret("pw".into())), "[redacted]");
+    }
+}

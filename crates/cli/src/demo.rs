@@ -1,0 +1,121 @@
+//! `leadex demo`: seeds accounts and asks, prints their keys with example
+//! commands, and streams synthetic leads so a newcomer sees the market move.
+
+use std::time::Duration;
+
+use leadex_core::model::Principal;
+use leadex_core::service::asks::{AskGeo, AskInput};
+use leadex_domain::Money;
+use leadex_domain::account::Role;
+use rand::SeedableRng;
+
+use crate::App;
+
+/// Keys created for the demo.
+#[derive(Debug, Clone)]
+pub struct DemoKeys {
+    /// Operator key.
+    pub admin: String,
+    /// Seller key.
+    pub seller: String,
+    /// Buyer keys.
+    pub buyers: Vec<String>,
+}
+
+/// Creates the demo accounts and an ask, returning the secrets.
+pub async fn seed(app: &App) -> anyhow::Result<(DemoKeys, Principal)> {
+    let svc = &app.svc;
+    let err = |e: leadex_core::AppError| anyhow::anyhow!("{e}");
+    let (_, _, admin) = svc.create_account(Role::Admin, "Demo Operator").await.map_err(err)?;
+    let (_, _, seller) = svc.create_account(Role::Seller, "Sunrise Leads LLC").await.map_err(err)?;
+    let mut buyers = Vec::new();
+    for name in ["Acme Solar Installers", "Bluebird Mortgage", "Cobalt Insurance Group"] {
+        let (_, _, k) = svc.create_account(Role::Buyer, name).await.map_err(err)?;
+        buyers.push(k.secret);
+    }
+    let principal = svc.authenticate(&seller.secret).await.map_err(err)?;
+    svc.create_ask(
+        principal.account.id,
+        AskInput {
+            vertical: "solar.residential".into(),
+            geo: AskGeo {
+                countries: vec!["US".into()],
+                regions: vec![],
+            },
+            reserve_price: Money::from_micros(45_000_000),
+            buy_now_price: None,
+            auction_duration_secs: Some(60),
+            daily_cap: Some(5_000),
+            status: None,
+            expires_at: None,
+        },
+    )
+    .await
+    .map_err(err)?;
+    Ok((
+        DemoKeys {
+            admin: admin.secret,
+            seller: seller.secret,
+            buyers,
+        },
+        principal,
+    ))
+}
+
+/// Prints the keys and example commands.
+pub fn print_banner(keys: &DemoKeys, base: &str) {
+    println!(
+        "\nleadex demo is running at {base}\n\n\
+         operator key : {admin}\n\
+         seller key   : {seller}\n\
+         buyer keys   : {buyers}\n\n\
+         Try:\n  \
+         curl -s {base}/v1/leads | jq\n  \
+         curl -s {base}/v1/verticals/solar.residential | jq\n  \
+         curl -s -H 'Authorization: Bearer {seller}' {base}/v1/me/leads | jq\n  \
+         curl -s -X POST {base}/v1/leads -H 'Authorization: Bearer {seller}' -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"vertical\":\"solar.residential\",\"geo\":{{\"country\":\"US\",\"region\":\"CA\",\"postal_code\":\"90210\"}},\
+\"fields\":{{\"full_name\":\"Jane Doe\",\"email\":\"jane.doe@example.com\",\"phone\":\"+14155550123\",\"own_or_rent\":\"own\",\
+\"roof_type\":\"asphalt_shingle\",\"electric_bill\":\"200_300\",\"timeline\":\"within_1_month\"}},\"source\":\"form\",\
+\"consent\":{{\"tcpa_at\":\"{now}\",\"text\":\"I agree\"}}}}'\n  \
+         curl -s {base}/openapi.json | jq '.paths | keys'\n",
+        admin = keys.admin,
+        seller = keys.seller,
+        buyers = keys.buyers.join(", "),
+        now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+}
+
+/// Submits a synthetic lead every `every` until `stop` fires.
+pub async fn stream_leads(app: App, seller: Principal, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut rng = rand::rngs::StdRng::from_entropy();
+    let tag: String = format!("demo{:x}", rand::random::<u32>());
+    let verticals: Vec<_> = app
+        .svc
+        .catalog()
+        .iter()
+        .filter(|v| v.depth > 1)
+        .map(|v| v.slug().to_owned())
+        .collect();
+    let mut seq: u64 = 0;
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        seq += 1;
+        let slug = &verticals[(seq as usize) % verticals.len().max(1)];
+        let Some(v) = app.svc.catalog().get(slug) else { continue };
+        let body = leadex_core::synth::lead_body(v, seq, &tag, chrono::Utc::now(), &mut rng);
+        let cid = uuid_like(seq);
+        match app.svc.submit_lead(&seller, body, None, &cid).await {
+            Ok(r) => tracing::info!(lead = %r.body["id"], vertical = %slug, "demo lead submitted"),
+            Err(e) => tracing::warn!(code = e.code, detail = %e.detail, "demo lead refused"),
+        }
+    }
+}
+
+fn uuid_like(seq: u64) -> String {
+    format!("demo-{seq:08}")
+}

@@ -1,0 +1,153 @@
+//! The leadex composition root as a library, so the binary and the
+//! integration tests build the application the same way: configuration →
+//! telemetry → adapters chosen once → services → servers.
+
+pub mod config;
+pub mod demo;
+pub mod telemetry;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use leadex_api::{AppState, HttpConfig, MetricsRender};
+use leadex_core::Leadex;
+use leadex_core::clock::Clock;
+use leadex_core::crypto::PiiCipher;
+use leadex_core::service::ServiceConfig;
+use leadex_store::{SqlStore, StoreOptions};
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+
+/// The assembled application.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// The service.
+    pub svc: Leadex,
+    /// The concrete store (for operator commands and tests).
+    pub store: Arc<SqlStore>,
+    /// The settings it was built from.
+    pub settings: Settings,
+}
+
+/// Resolves the PII key: configuration, else `<data_dir>/privacy.key`, else
+/// (embedded SQLite only) a fresh key written there with a warning. A
+/// scale-out deployment must configure one key for every process.
+pub fn privacy_key(settings: &Settings) -> anyhow::Result<PiiCipher> {
+    if !settings.privacy.key.is_empty() {
+        return PiiCipher::from_spec(settings.privacy.key.expose()).context("privacy.key");
+    }
+    let path = settings.data_dir.join("privacy.key");
+    if path.exists() {
+        let spec = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        return PiiCipher::from_spec(spec.trim()).with_context(|| format!("{}", path.display()));
+    }
+    if settings.is_postgres() {
+        bail!("privacy.key must be configured when database.url is PostgreSQL (every process needs the same key)");
+    }
+    let spec = PiiCipher::generate_spec();
+    write_private(&path, &spec)?;
+    tracing::warn!(
+        path = %path.display(),
+        "privacy.key is not configured: generated a new PII encryption key; back it up, losing it loses all PII"
+    );
+    PiiCipher::from_spec(&spec).context("generated key")
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Connects the store (migrating it) and starts the services.
+pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    if !settings.is_postgres() {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    }
+    let cipher = privacy_key(&settings)?;
+    let mut opts = StoreOptions::new(settings.database_url());
+    if !settings.database.replica_url.is_empty() {
+        opts.replica_url = Some(settings.database.replica_url.expose().to_owned());
+    }
+    opts.max_connections = settings.database.max_connections;
+    let store = Arc::new(SqlStore::connect(&opts).await.context("connecting to the database")?);
+    store.migrate().await.context("migrating the database")?;
+    let config = ServiceConfig {
+        default_daily_cap: settings.limits.default_daily_cap,
+        max_batch: settings.limits.max_batch,
+        default_auction_secs: settings.limits.default_auction_secs,
+        ..ServiceConfig::default()
+    };
+    let svc = Leadex::start(store.clone(), cipher, clock, config)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting services: {e}"))?;
+    tracing::info!(engine = store.engine(), verticals = svc.catalog().len(), "leadex ready");
+    Ok(App { svc, store, settings })
+}
+
+impl App {
+    /// The HTTP router.
+    pub fn router(&self, metrics: Option<MetricsRender>) -> axum::Router {
+        let state = AppState {
+            svc: self.svc.clone(),
+            http: HttpConfig {
+                body_limit: self.settings.server.body_limit_bytes,
+                request_timeout: Duration::from_secs(self.settings.server.request_timeout_secs),
+                max_in_flight: self.settings.server.max_in_flight,
+            },
+        };
+        leadex_api::router(state, metrics)
+    }
+
+    /// Serves HTTP on `listener` until `shutdown`.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        metrics: Option<MetricsRender>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        leadex_api::serve(listener, self.router(metrics), shutdown)
+            .await
+            .context("HTTP server")
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

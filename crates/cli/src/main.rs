@@ -1,0 +1,146 @@
+//! `leadex`: the composition root. Parses the command line, loads
+//! configuration, sets up telemetry, builds the application once and runs
+//! the chosen subcommand until shutdown.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use leadex::config::Settings;
+use leadex::{App, build, demo, shutdown_signal, telemetry};
+use leadex_core::clock::SystemClock;
+use leadex_domain::account::Role;
+use tokio::net::TcpListener;
+
+#[derive(Parser, Debug)]
+#[command(name = "leadex", version, about = "Real-time lead exchange")]
+struct Cli {
+    /// Configuration file (TOML), applied over the defaults.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Listen address (overrides server.bind).
+    #[arg(long, global = true)]
+    bind: Option<String>,
+    /// Data directory (overrides data_dir).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// API and workers in one process (the default).
+    Run,
+    /// API only.
+    Serve,
+    /// Seeded accounts, an ask and a stream of synthetic leads.
+    Demo {
+        /// Milliseconds between synthetic leads.
+        #[arg(long, default_value_t = 1_000)]
+        every_ms: u64,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Operator commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Create an account and print its first API key.
+    CreateAccount {
+        /// admin | seller | buyer
+        #[arg(long)]
+        role: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Print `{"account_id", "api_key"}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let mut s = Settings::load(cli.config.as_deref())?;
+    if let Some(b) = &cli.bind {
+        s.server.bind = b.clone();
+    }
+    if let Some(d) = &cli.data_dir {
+        s.data_dir = d.clone();
+    }
+    s.validate()?;
+    Ok(s)
+}
+
+async fn serve(app: &App, extra: Option<tokio::task::JoinHandle<()>>) -> anyhow::Result<()> {
+    let metrics = telemetry::init_metrics();
+    let listener = TcpListener::bind(&app.settings.server.bind)
+        .await
+        .with_context(|| format!("binding {}", app.settings.server.bind))?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let r = app.serve(listener, metrics, shutdown_signal()).await;
+    if let Some(h) = extra {
+        h.abort();
+    }
+    app.store.close().await;
+    r
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let s = settings(&cli)?;
+    telemetry::init_logging(&s.log);
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run | Command::Serve => {
+            let app = build(s, Arc::new(SystemClock)).await?;
+            serve(&app, None).await
+        }
+        Command::Demo { every_ms } => {
+            let app = build(s, Arc::new(SystemClock)).await?;
+            let (keys, seller) = demo::seed(&app).await?;
+            demo::print_banner(&keys, &format!("http://{}", app.settings.server.bind));
+            let (_tx, rx) = tokio::sync::watch::channel(false);
+            let streamer = tokio::spawn(demo::stream_leads(
+                app.clone(),
+                seller,
+                Duration::from_millis(every_ms.max(10)),
+                rx,
+            ));
+            serve(&app, Some(streamer)).await
+        }
+        Command::Migrate => {
+            let app = build(s, Arc::new(SystemClock)).await?;
+            app.store.close().await;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::CreateAccount { role, name, json },
+        } => {
+            let role: Role = role
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--role must be admin, seller or buyer"))?;
+            let app = build(s, Arc::new(SystemClock)).await?;
+            let (account, _, key) = app
+                .svc
+                .create_account(role, &name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            app.store.close().await;
+            if json {
+                println!("{}", serde_json::json!({"account_id": account.id, "api_key": key.secret}));
+            } else {
+                println!("account {} ({role}) created\napi key: {}", account.id, key.secret);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Use-case services: what the HTTP layer and the CLI call. Each method
+//! validates, decides, and calls the store once per transaction.
+
+mod accounts;
+pub mod asks;
+mod leads;
+
+use std::sync::Arc;
+
+use leadex_domain::Money;
+use leadex_domain::catalog;
+use leadex_domain::vertical::Catalog;
+
+use crate::clock::Clock;
+use crate::crypto::PiiCipher;
+use crate::error::AppError;
+use crate::ports::Store;
+
+pub use leads::{
+    BatchItemResult, LeadListParams, LeadRead, SCORE_LEAD, SubmitResult, from_json_value, json_error, lead_error,
+};
+
+/// Tunables of the services (from `limits.*` configuration).
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Leads per seller, vertical and UTC day when neither an ask nor the
+    /// operator says otherwise.
+    pub default_daily_cap: u32,
+    /// Items per `POST /v1/leads:batch`.
+    pub max_batch: usize,
+    /// Auction duration without an ask.
+    pub default_auction_secs: u32,
+    /// Reserve when a vertical has no floor price for a country.
+    pub fallback_reserve: Money,
+    /// Buy-now price as a multiple of the reserve, in basis points
+    /// (12 000 = 1.2 ×).
+    pub buy_now_bps: i64,
+    /// Days within which a shared contact makes a lead a duplicate.
+    pub duplicate_window_days: i64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            default_daily_cap: 500,
+            max_batch: 500,
+            default_auction_secs: 60,
+            fallback_reserve: Money::from_micros(10_000_000),
+            buy_now_bps: 12_000,
+            duplicate_window_days: 30,
+        }
+    }
+}
+
+/// The leadex application service.
+#[derive(Clone, Debug)]
+pub struct Leadex {
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    cipher: Arc<PiiCipher>,
+    clock: Arc<dyn Clock>,
+    config: Arc<ServiceConfig>,
+}
+
+impl Leadex {
+    /// Builds the service; seeds the vertical catalogue on a fresh database
+    /// and loads it.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        cipher: PiiCipher,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> Result<Self, AppError> {
+        let mut defs = store.load_verticals().await?;
+        if defs.is_empty() {
+            store.upsert_verticals(&catalog::seed()).await?;
+            defs = store.load_verticals().await?;
+        }
+        let catalog = Catalog::new(defs).map_err(AppError::internal)?;
+        Ok(Self {
+            store,
+            catalog: Arc::new(catalog),
+            cipher: Arc::new(cipher),
+            clock,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The vertical catalogue.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The store (for health checks and operator tools).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The service configuration.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+}

@@ -1,0 +1,951 @@
+//! SQLite and PostgreSQL adapters of the leadex [`Store`] port.
+//!
+//! One [`SqlStore`] serves both engines: every method is written once, with
+//! SQL text that both dialects accept (`$n` placeholders, `ON CONFLICT`,
+//! `RETURNING`, row-value comparisons), and the [`with_pool!`] macro expands
+//! its body once per engine so each expansion is checked against that
+//! engine's concrete sqlx types. Where the dialects differ (JSON access) the
+//! code branches explicitly. Rows are decoded through `FromRow` structs that
+//! are generic over the row type.
+//!
+//! SQLite runs in WAL mode with one writer connection (SQLite allows one
+//! writer at a time; queuing in the pool is cheaper than `SQLITE_BUSY`
+//! retries) and a pool of read-only readers. PostgreSQL has a write pool on
+//! the primary and a read pool on the replica (the primary when none is
+//! configured).
+
+mod rows;
+pub mod testing;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use leadex_core::crypto::SealedPii;
+use leadex_core::cursor::{Cursor, Direction, Page, PageRequest};
+use leadex_core::model::{
+    Account, ApiKeyInfo, Ask, AskQuery, FieldValue, IngestError, IngestLead, IngestOutcome, JobRecord,
+    LeadQuery, LeadRecord, NewApiKey, PiiAccess, Principal,
+};
+use leadex_core::ports::{Store, StoreError};
+use leadex_domain::vertical::VerticalDef;
+use leadex_domain::{AccountId, AskId, KeyId, LeadId};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Row};
+use uuid::Uuid;
+
+use crate::rows::{AccountRow, AskRow, JobRow, KeyRow, LeadRow, lead_columns};
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How to reach the database.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// `postgres://…` selects PostgreSQL; `sqlite://path` or a plain path
+    /// selects SQLite.
+    pub url: String,
+    /// Read replica (PostgreSQL only); reads use the primary when absent.
+    pub replica_url: Option<String>,
+    /// Connections per pool.
+    pub max_connections: u32,
+    /// How long to wait for a connection before reporting the database
+    /// unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("url", &redact_url(&self.url))
+            .field("replica_url", &self.replica_url.as_deref().map(redact_url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// Hides the password of a database URL for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl StoreOptions {
+    /// Options for `url` with defaults.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            replica_url: None,
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Db {
+    Sqlite { write: SqlitePool, read: SqlitePool },
+    Postgres { write: PgPool, read: PgPool },
+}
+
+/// The sqlx-backed store.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    db: Db,
+}
+
+/// Expands `$body` once per engine with `$pool` bound to that engine's
+/// write (`write`) or read (`read`) pool.
+macro_rules! with_pool {
+    ($self:expr, write, |$pool:ident| $body:expr) => {
+        match &$self.db {
+            Db::Sqlite { write: $pool, .. } => $body,
+            Db::Postgres { write: $pool, .. } => $body,
+        }
+    };
+    ($self:expr, read, |$pool:ident| $body:expr) => {
+        match &$self.db {
+            Db::Sqlite { read: $pool, .. } => $body,
+            Db::Postgres { read: $pool, .. } => $body,
+        }
+    };
+}
+
+/// Binds a list of dynamic arguments onto a query.
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::I64(v) => q.bind(v),
+                Arg::F64(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::Uuid(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+
+/// A dynamically bound argument.
+#[derive(Clone, Debug)]
+enum Arg {
+    I64(i64),
+    F64(f64),
+    Text(String),
+    Uuid(Uuid),
+}
+
+/// Maps sqlx failures to what the caller can act on.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Database(ref d) if d.is_unique_violation() => StoreError::Conflict(d.message().to_owned()),
+        sqlx::Error::Database(ref d) if is_busy(d.code().as_deref()) => StoreError::Unavailable(d.message().to_owned()),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// SQLite `BUSY`/`LOCKED`, PostgreSQL serialization and admin-shutdown codes.
+fn is_busy(code: Option<&str>) -> bool {
+    matches!(code, Some("5" | "6" | "517" | "57P01" | "57P03" | "53300"))
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn days_since_epoch(d: chrono::NaiveDate) -> i64 {
+    i64::from(d.signed_duration_since(chrono::NaiveDate::default()).num_days() as i32)
+}
+
+impl SqlStore {
+    /// Connects to the engine `opts.url` names. Does not migrate.
+    pub async fn connect(opts: &StoreOptions) -> Result<Self, StoreError> {
+        let url = opts.url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = |u: &str| -> Result<_, StoreError> {
+                let o = PgConnectOptions::from_str(u).map_err(|e| StoreError::Backend(e.to_string()))?;
+                Ok(PgPoolOptions::new()
+                    .max_connections(opts.max_connections)
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_lazy_with(o))
+            };
+            let write = pool(url)?;
+            let read = match &opts.replica_url {
+                Some(r) if !r.trim().is_empty() => pool(r.trim())?,
+                _ => write.clone(),
+            };
+            // Fail fast on a wrong URL rather than at the first request.
+            sqlx::query("SELECT 1").execute(&write).await.map_err(map_err)?;
+            Ok(Self {
+                db: Db::Postgres { write, read },
+            })
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .or_else(|| (!url.contains("://")).then_some(url))
+        {
+            let base = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .pragma("temp_store", "memory")
+                .pragma("cache_size", "-65536");
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(opts.acquire_timeout.max(Duration::from_secs(30)))
+                .connect_with(base.clone())
+                .await
+                .map_err(map_err)?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.clamp(1, 8))
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_lazy_with(base.read_only(true));
+            Ok(Self {
+                db: Db::Sqlite { write, read },
+            })
+        } else {
+            Err(StoreError::Backend(format!(
+                "unsupported database URL scheme in `{}` (use postgres:// or sqlite://)",
+                redact_url(url)
+            )))
+        }
+    }
+
+    /// Applies pending migrations of this engine.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let r = match &self.db {
+            Db::Sqlite { write, .. } => SQLITE_MIGRATOR.run(write).await,
+            Db::Postgres { write, .. } => POSTGRES_MIGRATOR.run(write).await,
+        };
+        r.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn engine(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite { .. } => "sqlite",
+            Db::Postgres { .. } => "postgres",
+        }
+    }
+
+    /// Closes every pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        with_pool!(self, write, |p| p.close().await);
+        with_pool!(self, read, |p| p.close().await);
+    }
+
+    /// Runs a read-only statement returning one integer (operator tools
+    /// and tests: counts, sums).
+    pub async fn scalar_i64(&self, sql: &'static str) -> Result<i64, StoreError> {
+        with_pool!(self, write, |p| sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(p)
+            .await
+            .map_err(map_err))
+    }
+}
+
+/// Builds the keyset part of a list query: the cursor condition and the
+/// ORDER BY/LIMIT, for `(created_at, id)` of table alias-less columns.
+fn keyset(page: &PageRequest, conds: &mut Vec<String>, args: &mut Vec<Arg>) -> String {
+    let desc = match page.cursor {
+        Some(Cursor {
+            created_at,
+            id,
+            direction,
+        }) => {
+            args.push(Arg::I64(created_at));
+            args.push(Arg::Uuid(id));
+            let (a, b) = (args.len() - 1, args.len());
+            match direction {
+                Direction::After => {
+                    conds.push(format!("(created_at, id) < (${a}, ${b})"));
+                    true
+                }
+                Direction::Before => {
+                    conds.push(format!("(created_at, id) > (${a}, ${b})"));
+                    false
+                }
+            }
+        }
+        None => true,
+    };
+    let order = if desc { "DESC" } else { "ASC" };
+    format!(" ORDER BY created_at {order}, id {order} LIMIT {}", u64::from(page.limit) + 1)
+}
+
+fn where_clause(conds: &[String]) -> String {
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
+}
+
+fn push(args: &mut Vec<Arg>, a: Arg) -> String {
+    args.push(a);
+    format!("${}", args.len())
+}
+
+fn in_list(args: &mut Vec<Arg>, values: impl IntoIterator<Item = Arg>) -> String {
+    let ph: Vec<String> = values.into_iter().map(|v| push(args, v)).collect();
+    ph.join(", ")
+}
+
+/// Inserts a [`LeadRecord`] on an executor (used inside transactions).
+macro_rules! insert_lead {
+    ($exec:expr, $lead:expr) => {{
+        let l: &LeadRecord = $lead;
+        sqlx::query(
+            "INSERT INTO leads (id, seller_id, vertical, root_vertical, status, country, region, postal_code, city,
+                lat, lng, fields, source, consent_at, consent, attribution, score, tier, score_breakdown, ask_id,
+                reserve_price, buy_now_price, auction_duration_secs, pii_hash, correlation_id, created_at,
+                updated_at, bid_count)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                $21, $22, $23, $24, $25, $26, $27, 0)",
+        )
+        .bind(l.id.as_uuid())
+        .bind(l.seller_id.as_uuid())
+        .bind(&l.vertical)
+        .bind(&l.root_vertical)
+        .bind(l.status.as_str())
+        .bind(&l.geo.country)
+        .bind(&l.geo.region)
+        .bind(&l.geo.postal_code)
+        .bind(&l.geo.city)
+        .bind(l.geo.lat)
+        .bind(l.geo.lng)
+        .bind(Json(&l.fields))
+        .bind(&l.source)
+        .bind(l.consent_at.map(micros))
+        .bind(l.consent.as_ref().map(Json))
+        .bind(l.attribution.as_ref().map(Json))
+        .bind(l.score.map(|s| i64::from(s.value)))
+        .bind(l.score.map(|s| s.tier.as_str()))
+        .bind(l.score.map(|s| Json(s.breakdown)))
+        .bind(l.ask_id.map(|a| a.as_uuid()))
+        .bind(l.reserve_price.micros())
+        .bind(l.buy_now_price.micros())
+        .bind(i64::from(l.auction_duration_secs))
+        .bind(l.pii_hash.to_vec())
+        .bind(&l.correlation_id)
+        .bind(micros(l.created_at))
+        .bind(micros(l.updated_at))
+        .execute($exec)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+    }};
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, write, |p| sqlx::query("SELECT 1").execute(p).await.map(|_| ()).map_err(map_err))
+    }
+
+    async fn create_account(&self, a: &Account) -> Result<(), StoreError> {
+        with_pool!(self, write, |p| {
+            sqlx::query(
+                "INSERT INTO accounts (id, role, name, status, wallet_address, kyc_verified, daily_cap, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(a.id.as_uuid())
+            .bind(a.role.as_str())
+            .bind(&a.name)
+            .bind(&a.status)
+            .bind(&a.wallet_address)
+            .bind(a.kyc_verified)
+            .bind(a.daily_cap.map(i64::from))
+            .bind(micros(a.created_at))
+            .execute(p)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+        })
+    }
+
+    async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        let row: Option<AccountRow> = with_pool!(self, write, |p| sqlx::query_as(
+            "SELECT id, role, name, status, wallet_address, kyc_verified, daily_cap, created_at FROM accounts WHERE id = $1"
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(p)
+        .await
+        .map_err(map_err))?;
+        row.map(Account::try_from).transpose()
+    }
+
+    async fn list_accounts(&self, page: &PageRequest) -> Result<Page<Account>, StoreError> {
+        let mut conds = Vec::new();
+        let mut args = Vec::new();
+        let tail = keyset(page, &mut conds, &mut args);
+        let sql = format!(
+            "SELECT id, role, name, status, wallet_address, kyc_verified, daily_cap, created_at FROM accounts{}{tail}",
+            where_clause(&conds)
+        );
+        let rows: Vec<AccountRow> = with_pool!(self, read, |p| bind_args!(
+            sqlx::query_as(AssertSqlSafe(sql.clone())),
+            args.clone()
+        )
+        .fetch_all(p)
+        .await
+        .map_err(map_err))?;
+        let items = rows.into_iter().map(Account::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(page, items))
+    }
+
+    async fn set_account_daily_cap(&self, id: AccountId, cap: Option<u32>) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| sqlx::query("UPDATE accounts SET daily_cap = $1 WHERE id = $2")
+            .bind(cap.map(i64::from))
+            .bind(id.as_uuid())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(map_err))
+    }
+
+    async fn create_api_key(&self, k: &NewApiKey) -> Result<(), StoreError> {
+        let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
+        with_pool!(self, write, |p| sqlx::query(
+            "INSERT INTO api_keys (id, account_id, key_hash, prefix, name, scopes, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )
+        .bind(k.id.as_uuid())
+        .bind(k.account_id.as_uuid())
+        .bind(k.hash.to_vec())
+        .bind(&k.prefix)
+        .bind(&k.name)
+        .bind(scopes.join(" "))
+        .bind(micros(k.created_at))
+        .bind(k.expires_at.map(micros))
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(map_err))
+    }
+
+    async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<Principal>, StoreError> {
+        // Authentication reads the primary: a key created a moment ago on
+        // another process must work at once.
+        let row: Option<(KeyRow, AccountRow)> = with_pool!(self, write, |p| {
+            let r = sqlx::query(
+                "SELECT k.id AS k_id, k.account_id AS k_account_id, k.prefix AS k_prefix, k.name AS k_name,
+                        k.scopes AS k_scopes, k.created_at AS k_created_at, k.expires_at AS k_expires_at,
+                        k.revoked_at AS k_revoked_at,
+                        a.id, a.role, a.name, a.status, a.wallet_address, a.kyc_verified, a.daily_cap, a.created_at
+                 FROM api_keys k JOIN accounts a ON a.id = k.account_id
+                 WHERE k.key_hash = $1",
+            )
+            .bind(hash.to_vec())
+            .fetch_optional(p)
+            .await
+            .map_err(map_err)?;
+            match r {
+                Some(r) => Some((
+                    KeyRow {
+                        id: r.try_get("k_id").map_err(map_err)?,
+                        account_id: r.try_get("k_account_id").map_err(map_err)?,
+                        prefix: r.try_get("k_prefix").map_err(map_err)?,
+                        name: r.try_get("k_name").map_err(map_err)?,
+                        scopes: r.try_get("k_scopes").map_err(map_err)?,
+                        created_at: r.try_get("k_created_at").map_err(map_err)?,
+                        expires_at: r.try_get("k_expires_at").map_err(map_err)?,
+                        revoked_at: r.try_get("k_revoked_at").map_err(map_err)?,
+                    },
+                    sqlx::FromRow::from_row(&r).map_err(map_err)?,
+                )),
+                None => None,
+            }
+        });
+        match row {
+            Some((k, a)) => Ok(Some(Principal {
+                account: a.try_into()?,
+                key: k.try_into()?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_api_keys(&self, account: AccountId) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        let rows: Vec<KeyRow> = with_pool!(self, write, |p| sqlx::query_as(
+            "SELECT id, account_id, prefix, name, scopes, created_at, expires_at, revoked_at
+             FROM api_keys WHERE account_id = $1 ORDER BY created_at DESC, id DESC"
+        )
+        .bind(account.as_uuid())
+        .fetch_all(p)
+        .await
+        .map_err(map_err))?;
+        rows.into_iter().map(ApiKeyInfo::try_from).collect()
+    }
+
+    async fn revoke_api_key(&self, account: AccountId, key: KeyId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL"
+        )
+        .bind(micros(at))
+        .bind(key.as_uuid())
+        .bind(account.as_uuid())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(map_err))
+    }
+
+    async fn upsert_verticals(&self, defs: &[VerticalDef]) -> Result<(), StoreError> {
+        let now = micros(Utc::now());
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            for (i, d) in defs.iter().enumerate() {
+                let def = serde_json::to_value(d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO verticals (slug, parent, name, status, position, def, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (slug) DO UPDATE SET parent = excluded.parent, name = excluded.name,
+                        status = excluded.status, position = excluded.position, def = excluded.def,
+                        updated_at = excluded.updated_at",
+                )
+                .bind(&d.slug)
+                .bind(&d.parent)
+                .bind(&d.name)
+                .bind(d.status.as_str())
+                .bind(i as i64)
+                .bind(Json(def))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+            tx.commit().await.map_err(map_err)
+        })
+    }
+
+    async fn load_verticals(&self) -> Result<Vec<VerticalDef>, StoreError> {
+        let rows: Vec<Json<Value>> = with_pool!(self, write, |p| sqlx::query_scalar(
+            "SELECT def FROM verticals ORDER BY position, slug"
+        )
+        .fetch_all(p)
+        .await
+        .map_err(map_err))?;
+        rows.into_iter()
+            .map(|Json(v)| serde_json::from_value(v).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    async fn ingest_lead(&self, req: &IngestLead) -> Result<IngestOutcome, IngestError> {
+        let lead = &req.lead;
+        let seller = lead.seller_id.as_uuid();
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            // 1. Claim the idempotency key first: a concurrent request with
+            // the same key blocks on this row until we commit or roll back.
+            if let Some(idem) = &req.idempotency {
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_keys (account_id, key, request_hash, response, created_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
+                )
+                .bind(seller)
+                .bind(&idem.key)
+                .bind(&idem.request_hash)
+                .bind(Json(&idem.response))
+                .bind(micros(lead.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected()
+                    == 1;
+                if !claimed {
+                    tx.rollback().await.map_err(map_err)?;
+                    let (hash, Json(response)): (String, Json<Value>) = sqlx::query_as(
+                        "SELECT request_hash, response FROM idempotency_keys WHERE account_id = $1 AND key = $2",
+                    )
+                    .bind(seller)
+                    .bind(&idem.key)
+                    .fetch_one(p)
+                    .await
+                    .map_err(map_err)?;
+                    return if hash == idem.request_hash {
+                        Ok(IngestOutcome::Replayed(response))
+                    } else {
+                        Err(IngestError::IdempotencyMismatch)
+                    };
+                }
+            }
+            // 2. Duplicates: take over each contact row only if its last
+            // lead is outside the window; otherwise it is a duplicate.
+            for h in &req.contact_hashes {
+                let taken: Option<Uuid> = sqlx::query_scalar(
+                    "INSERT INTO lead_contacts (root_vertical, contact_hash, lead_id, seen_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (root_vertical, contact_hash) DO UPDATE
+                        SET lead_id = excluded.lead_id, seen_at = excluded.seen_at
+                        WHERE lead_contacts.seen_at < $5
+                     RETURNING lead_id",
+                )
+                .bind(&lead.root_vertical)
+                .bind(h.to_vec())
+                .bind(lead.id.as_uuid())
+                .bind(micros(lead.created_at))
+                .bind(micros(req.duplicate_since))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if taken.is_none() {
+                    let first: Uuid = sqlx::query_scalar(
+                        "SELECT lead_id FROM lead_contacts WHERE root_vertical = $1 AND contact_hash = $2",
+                    )
+                    .bind(&lead.root_vertical)
+                    .bind(h.to_vec())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    tx.rollback().await.map_err(map_err)?;
+                    return Err(IngestError::Duplicate(LeadId::from_uuid(first)));
+                }
+            }
+            // 3. Exact daily cap: the counter row is locked by the upsert
+            // until commit, so concurrent inserts serialise on it.
+            let counted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO ingest_counters (seller_id, vertical, day, count) VALUES ($1, $2, $3, 1)
+                 ON CONFLICT (seller_id, vertical, day) DO UPDATE SET count = ingest_counters.count + 1
+                    WHERE ingest_counters.count < $4
+                 RETURNING count",
+            )
+            .bind(seller)
+            .bind(&lead.vertical)
+            .bind(days_since_epoch(req.cap_day))
+            .bind(i64::from(req.daily_cap))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if counted.is_none() {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(IngestError::DailyCapReached);
+            }
+            // 4. The lead, its sealed PII and its job.
+            insert_lead!(&mut *tx, lead)?;
+            sqlx::query("INSERT INTO lead_pii (lead_id, key_id, nonce, ciphertext) VALUES ($1, $2, $3, $4)")
+                .bind(lead.id.as_uuid())
+                .bind(&req.pii.key_id)
+                .bind(&req.pii.nonce)
+                .bind(&req.pii.ciphertext)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let j = &req.job;
+            sqlx::query(
+                "INSERT INTO jobs (id, kind, vertical, lead_id, payload, status, attempts, max_attempts, run_at,
+                                   correlation_id, dedupe_key, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $9, $10, $10)
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+            )
+            .bind(j.id.as_uuid())
+            .bind(&j.kind)
+            .bind(&j.vertical)
+            .bind(lead.id.as_uuid())
+            .bind(Json(&j.payload))
+            .bind(i64::from(j.max_attempts))
+            .bind(micros(j.run_at))
+            .bind(&j.correlation_id)
+            .bind(&j.dedupe_key)
+            .bind(micros(lead.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(IngestOutcome::Accepted)
+        })
+    }
+
+    async fn get_lead(&self, id: LeadId) -> Result<Option<LeadRecord>, StoreError> {
+        let sql = format!("SELECT {} FROM leads WHERE id = $1", lead_columns());
+        let row: Option<LeadRow> = with_pool!(self, write, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(id.as_uuid())
+            .fetch_optional(p)
+            .await
+            .map_err(map_err))?;
+        row.map(LeadRecord::try_from).transpose()
+    }
+
+    async fn read_lead_pii(&self, access: &PiiAccess) -> Result<Option<SealedPii>, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let row: Option<(String, Vec<u8>, Vec<u8>)> =
+                sqlx::query_as("SELECT key_id, nonce, ciphertext FROM lead_pii WHERE lead_id = $1")
+                    .bind(access.lead_id.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            let Some((key_id, nonce, ciphertext)) = row else {
+                return Ok(None);
+            };
+            sqlx::query(
+                "INSERT INTO pii_access_log (id, lead_id, account_id, purpose, correlation_id, at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(access.lead_id.as_uuid())
+            .bind(access.account_id.as_uuid())
+            .bind(&access.purpose)
+            .bind(&access.correlation_id)
+            .bind(micros(access.at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(SealedPii {
+                key_id,
+                nonce,
+                ciphertext,
+            }))
+        })
+    }
+
+    async fn list_leads(&self, q: &LeadQuery, page: &PageRequest) -> Result<Page<LeadRecord>, StoreError> {
+        let postgres = matches!(self.db, Db::Postgres { .. });
+        let mut conds = Vec::new();
+        let mut args = Vec::new();
+        if let Some(s) = q.seller_id {
+            conds.push(format!("seller_id = {}", push(&mut args, Arg::Uuid(s.as_uuid()))));
+        }
+        if let Some(r) = &q.root_vertical {
+            conds.push(format!("root_vertical = {}", push(&mut args, Arg::Text(r.clone()))));
+        }
+        if let Some(vs) = &q.verticals {
+            if vs.len() == 1 {
+                conds.push(format!("vertical = {}", push(&mut args, Arg::Text(vs[0].clone()))));
+            } else {
+                let l = in_list(&mut args, vs.iter().cloned().map(Arg::Text));
+                conds.push(format!("vertical IN ({l})"));
+            }
+        }
+        if let Some(st) = &q.statuses {
+            let l = in_list(&mut args, st.iter().map(|s| Arg::Text(s.as_str().into())));
+            conds.push(format!("status IN ({l})"));
+        }
+        if q.hide_rejected {
+            conds.push("status <> 'rejected'".into());
+        }
+        if let Some(c) = &q.country {
+            conds.push(format!("country = {}", push(&mut args, Arg::Text(c.clone()))));
+        }
+        if let Some(r) = &q.region {
+            conds.push(format!("region = {}", push(&mut args, Arg::Text(r.clone()))));
+        }
+        if let Some(s) = q.min_score {
+            conds.push(format!("score >= {}", push(&mut args, Arg::I64(s.into()))));
+        }
+        if let Some(s) = q.max_score {
+            conds.push(format!("score <= {}", push(&mut args, Arg::I64(s.into()))));
+        }
+        if let Some(m) = q.min_price {
+            conds.push(format!("COALESCE(sold_price, reserve_price) >= {}", push(&mut args, Arg::I64(m.micros()))));
+        }
+        if let Some(m) = q.max_price {
+            conds.push(format!("COALESCE(sold_price, reserve_price) <= {}", push(&mut args, Arg::I64(m.micros()))));
+        }
+        if let Some(t) = q.created_after {
+            conds.push(format!("created_at >= {}", push(&mut args, Arg::I64(micros(t)))));
+        }
+        if let Some(t) = q.created_before {
+            conds.push(format!("created_at < {}", push(&mut args, Arg::I64(micros(t)))));
+        }
+        for (key, value) in &q.field_eq {
+            // JSON access is the one place the dialects differ.
+            let cond = if postgres {
+                let k = push(&mut args, Arg::Text(key.clone()));
+                match value {
+                    FieldValue::Text(s) => format!("fields ->> {k} = {}", push(&mut args, Arg::Text(s.clone()))),
+                    FieldValue::Number(n) => format!("fields -> {k} = to_jsonb({}::float8)", push(&mut args, Arg::F64(*n))),
+                    FieldValue::Bool(b) => format!("fields -> {k} = to_jsonb({}::boolean)", push(&mut args, Arg::Text(b.to_string()))),
+                }
+            } else {
+                let k = push(&mut args, Arg::Text(format!("$.\"{key}\"")));
+                match value {
+                    FieldValue::Text(s) => format!("json_extract(fields, {k}) = {}", push(&mut args, Arg::Text(s.clone()))),
+                    FieldValue::Number(n) => format!("json_extract(fields, {k}) = {}", push(&mut args, Arg::F64(*n))),
+                    FieldValue::Bool(b) => format!("json_extract(fields, {k}) = {}", push(&mut args, Arg::I64(i64::from(*b)))),
+                }
+            };
+            conds.push(cond);
+        }
+        let tail = keyset(page, &mut conds, &mut args);
+        let sql = format!("SELECT {} FROM leads{}{tail}", lead_columns(), where_clause(&conds));
+        let rows: Vec<LeadRow> = with_pool!(self, read, |p| bind_args!(
+            sqlx::query_as(AssertSqlSafe(sql.clone())),
+            args.clone()
+        )
+        .fetch_all(p)
+        .await
+        .map_err(map_err))?;
+        let items = rows.into_iter().map(LeadRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(page, items))
+    }
+
+    async fn jobs_for_lead(&self, id: LeadId) -> Result<Vec<JobRecord>, StoreError> {
+        let rows: Vec<JobRow> = with_pool!(self, write, |p| sqlx::query_as(
+            "SELECT id, kind, vertical, payload, status, attempts, max_attempts, run_at, last_error,
+                    correlation_id, dedupe_key, created_at
+             FROM jobs WHERE lead_id = $1 ORDER BY created_at, id"
+        )
+        .bind(id.as_uuid())
+        .fetch_all(p)
+        .await
+        .map_err(map_err))?;
+        rows.into_iter().map(JobRecord::try_from).collect()
+    }
+
+    async fn pii_access_count(&self, id: LeadId) -> Result<u64, StoreError> {
+        let n: i64 = with_pool!(self, write, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pii_access_log WHERE lead_id = $1"
+        )
+        .bind(id.as_uuid())
+        .fetch_one(p)
+        .await
+        .map_err(map_err))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn create_ask(&self, a: &Ask) -> Result<(), StoreError> {
+        with_pool!(self, write, |p| sqlx::query(
+            "INSERT INTO asks (id, seller_id, vertical, countries, regions, reserve_price, buy_now_price,
+                               auction_duration_secs, daily_cap, status, expires_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        )
+        .bind(a.id.as_uuid())
+        .bind(a.seller_id.as_uuid())
+        .bind(&a.vertical)
+        .bind(Json(&a.countries))
+        .bind(Json(&a.regions))
+        .bind(a.reserve_price.micros())
+        .bind(a.buy_now_price.micros())
+        .bind(i64::from(a.auction_duration_secs))
+        .bind(i64::from(a.daily_cap))
+        .bind(&a.status)
+        .bind(a.expires_at.map(micros))
+        .bind(micros(a.created_at))
+        .bind(micros(a.updated_at))
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(map_err))
+    }
+
+    async fn update_ask(&self, a: &Ask) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| sqlx::query(
+            "UPDATE asks SET countries = $1, regions = $2, reserve_price = $3, buy_now_price = $4,
+                    auction_duration_secs = $5, daily_cap = $6, status = $7, expires_at = $8, updated_at = $9
+             WHERE id = $10 AND seller_id = $11"
+        )
+        .bind(Json(&a.countries))
+        .bind(Json(&a.regions))
+        .bind(a.reserve_price.micros())
+        .bind(a.buy_now_price.micros())
+        .bind(i64::from(a.auction_duration_secs))
+        .bind(i64::from(a.daily_cap))
+        .bind(&a.status)
+        .bind(a.expires_at.map(micros))
+        .bind(micros(a.updated_at))
+        .bind(a.id.as_uuid())
+        .bind(a.seller_id.as_uuid())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(map_err))
+    }
+
+    async fn delete_ask(&self, seller: AccountId, id: AskId) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| sqlx::query("DELETE FROM asks WHERE id = $1 AND seller_id = $2")
+            .bind(id.as_uuid())
+            .bind(seller.as_uuid())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(map_err))
+    }
+
+    async fn get_ask(&self, id: AskId) -> Result<Option<Ask>, StoreError> {
+        let row: Option<AskRow> = with_pool!(self, write, |p| sqlx::query_as(
+            "SELECT id, seller_id, vertical, countries, regions, reserve_price, buy_now_price, auction_duration_secs,
+                    daily_cap, status, expires_at, created_at, updated_at FROM asks WHERE id = $1"
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(p)
+        .await
+        .map_err(map_err))?;
+        row.map(Ask::try_from).transpose()
+    }
+
+    async fn list_asks(&self, q: &AskQuery, page: &PageRequest) -> Result<Page<Ask>, StoreError> {
+        let mut conds = Vec::new();
+        let mut args = Vec::new();
+        if let Some(s) = q.seller_id {
+            conds.push(format!("seller_id = {}", push(&mut args, Arg::Uuid(s.as_uuid()))));
+        }
+        if let Some(vs) = &q.verticals {
+            let l = in_list(&mut args, vs.iter().cloned().map(Arg::Text));
+            conds.push(format!("vertical IN ({l})"));
+        }
+        if let Some(s) = &q.status {
+            conds.push(format!("status = {}", push(&mut args, Arg::Text(s.clone()))));
+        }
+        if let Some(t) = q.live_at {
+            conds.push(format!("(expires_at IS NULL OR expires_at > {})", push(&mut args, Arg::I64(micros(t)))));
+        }
+        let tail = keyset(page, &mut conds, &mut args);
+        let sql = format!(
+            "SELECT id, seller_id, vertical, countries, regions, reserve_price, buy_now_price, auction_duration_secs,
+                    daily_cap, status, expires_at, created_at, updated_at FROM asks{}{tail}",
+            where_clause(&conds)
+        );
+        let rows: Vec<AskRow> = with_pool!(self, read, |p| bind_args!(
+            sqlx::query_as(AssertSqlSafe(sql.clone())),
+            args.clone()
+        )
+        .fetch_all(p)
+        .await
+        .map_err(map_err))?;
+        let items = rows.into_iter().map(Ask::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(page, items))
+    }
+
+    async fn seller_asks_for(&self, seller: AccountId, verticals: &[String], at: DateTime<Utc>) -> Result<Vec<Ask>, StoreError> {
+        let mut args = vec![Arg::Uuid(seller.as_uuid()), Arg::I64(micros(at))];
+        let l = in_list(&mut args, verticals.iter().cloned().map(Arg::Text));
+        let sql = format!(
+            "SELECT id, seller_id, vertical, countries, regions, reserve_price, buy_now_price, auction_duration_secs,
+                    daily_cap, status, expires_at, created_at, updated_at FROM asks
+             WHERE seller_id = $1 AND status = 'active' AND (expires_at IS NULL OR expires_at > $2)
+               AND vertical IN ({l})"
+        );
+        let rows: Vec<AskRow> = with_pool!(self, write, |p| bind_args!(
+            sqlx::query_as(AssertSqlSafe(sql.clone())),
+            args.clone()
+        )
+        .fetch_all(p)
+        .await
+        .map_err(map_err))?;
+        rows.into_iter().map(Ask::try_from).collect()
+    }
+}
