@@ -26,11 +26,7 @@ impl<T> ListResponse<T> {
     /// From a core page.
     pub fn from_page<U>(p: Page<U>, f: impl FnMut(U) -> T) -> Self {
         let p = p.map(f);
-        Self {
-            items: p.items,
-            next_cursor: p.next_cursor,
-            prev_cursor: p.prev_cursor,
-        }
+        Self { items: p.items, next_cursor: p.next_cursor, prev_cursor: p.prev_cursor }
     }
 }
 
@@ -401,7 +397,10 @@ impl LeadView {
             consent: if full {
                 r.consent.map(|mut c| {
                     if let (Value::Object(m), Some(at)) = (&mut c, r.consent_at) {
-                        m.insert("tcpa_at".into(), Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
+                        m.insert(
+                            "tcpa_at".into(),
+                            Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                        );
                     }
                     c
                 })
@@ -515,10 +514,7 @@ impl AskView {
         Self {
             id: a.id.as_uuid(),
             vertical: a.vertical,
-            geo: AskGeoView {
-                countries: a.countries,
-                regions: a.regions,
-            },
+            geo: AskGeoView { countries: a.countries, regions: a.regions },
             reserve_price: a.reserve_price.to_string(),
             buy_now_price: a.buy_now_price.to_string(),
             auction_duration_secs: a.auction_duration_secs,
@@ -566,10 +562,7 @@ impl From<&FieldDef> for FieldView {
         Self {
             key: f.key.clone(),
             label: f.label.clone(),
-            kind: serde_json::to_value(f.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            kind: serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
             required: f.required,
             options: (!f.options.is_empty()).then(|| f.options.clone()),
             min: f.min,

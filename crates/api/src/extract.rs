@@ -18,16 +18,12 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
     let Some(v) = parts.headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let s = v
-        .to_str()
-        .map_err(|_| ApiError(AppError::unauthorized("Authorization header is not ASCII")))?;
+    let s = v.to_str().map_err(|_| ApiError(AppError::unauthorized("Authorization header is not ASCII")))?;
     match s.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
             Ok(Some(token.trim()))
         }
-        _ => Err(ApiError(AppError::unauthorized(
-            "Authorization must be `Bearer <api key>`",
-        ))),
+        _ => Err(ApiError(AppError::unauthorized("Authorization must be `Bearer <api key>`"))),
     }
 }
 
@@ -87,20 +83,12 @@ pub struct JsonBody<T>(pub T);
 
 /// Reads and checks a JSON body into a `Value`.
 async fn read_json(req: Request, state: &AppState) -> Result<Value, ApiError> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if mime != "application/json" && !mime.ends_with("+json") {
         return Err(ApiError(
-            AppError::new(
-                ErrorKind::BadRequest,
-                "unsupported_media_type",
-                "Content-Type must be application/json",
-            )
-            .with_field("Content-Type"),
+            AppError::new(ErrorKind::BadRequest, "unsupported_media_type", "Content-Type must be application/json")
+                .with_field("Content-Type"),
         ));
     }
     let bytes = Bytes::from_request(req, state).await.map_err(|e| {
@@ -114,12 +102,8 @@ async fn read_json(req: Request, state: &AppState) -> Result<Value, ApiError> {
     if std::str::from_utf8(&bytes).is_err() {
         return Err(ApiError(AppError::bad_request("invalid_utf8", "request body is not valid UTF-8")));
     }
-    serde_json::from_slice::<Value>(&bytes).map_err(|e| {
-        ApiError(AppError::bad_request(
-            "malformed_json",
-            format!("request body is not valid JSON: {e}"),
-        ))
-    })
+    serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| ApiError(AppError::bad_request("malformed_json", format!("request body is not valid JSON: {e}"))))
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
@@ -151,9 +135,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
-        Ok(QueryPairs(
-            form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
-        ))
+        Ok(QueryPairs(form_urlencoded::parse(q.as_bytes()).into_owned().collect()))
     }
 }
 
@@ -215,6 +197,5 @@ impl QueryPairs {
 /// Parses a path id, 404 with `code` when it is not a UUID (so malformed
 /// and unknown ids answer alike).
 pub fn path_id<T: std::str::FromStr>(raw: &str, code: &'static str) -> Result<T, ApiError> {
-    raw.parse::<T>()
-        .map_err(|_| ApiError(AppError::not_found(code, "no such resource (malformed id)")))
+    raw.parse::<T>().map_err(|_| ApiError(AppError::not_found(code, "no such resource (malformed id)")))
 }

@@ -66,7 +66,8 @@ async fn request_context(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) 
         match tokio::time::timeout(ctx.timeout, next.run(req)).await {
             Ok(resp) => resp,
             Err(_) => ApiError(
-                AppError::new(ErrorKind::Unavailable, "request_timeout", "the request took too long").with_retry_after(1),
+                AppError::new(ErrorKind::Unavailable, "request_timeout", "the request took too long")
+                    .with_retry_after(1),
             )
             .into_response(),
         }
@@ -76,29 +77,23 @@ async fn request_context(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) 
         resp.headers_mut().insert("x-request-id", h);
     }
     span.in_scope(|| {
-        tracing::info!(
-            status = resp.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1e3,
-            "request"
-        );
+        tracing::info!(status = resp.status().as_u16(), latency_ms = started.elapsed().as_secs_f64() * 1e3, "request");
     });
     resp
 }
 
 /// Route-level middleware: HTTP metrics labelled by the matched route.
 async fn record_metrics(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_owned();
     let started = Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
     metrics::histogram!("leadex_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone(), "status" => status.clone())
         .record(started.elapsed().as_secs_f64());
-    metrics::counter!("leadex_http_requests_total", "route" => route, "method" => method, "status" => status).increment(1);
+    metrics::counter!("leadex_http_requests_total", "route" => route, "method" => method, "status" => status)
+        .increment(1);
     resp
 }
 

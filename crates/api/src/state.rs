@@ -17,11 +17,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            body_limit: 1024 * 1024,
-            request_timeout: Duration::from_secs(30),
-            max_in_flight: 4096,
-        }
+        Self { body_limit: 1024 * 1024, request_timeout: Duration::from_secs(30), max_in_flight: 4096 }
     }
 }
 

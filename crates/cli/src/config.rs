@@ -137,16 +137,10 @@ impl Settings {
             b = b.add_source(config::File::from(f).required(true));
         }
         b = b.add_source(
-            config::Environment::with_prefix("LEADEX")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true),
+            config::Environment::with_prefix("LEADEX").prefix_separator("__").separator("__").try_parsing(true),
         );
-        let s: Settings = b
-            .build()
-            .context("reading configuration")?
-            .try_deserialize()
-            .context("invalid configuration")?;
+        let s: Settings =
+            b.build().context("reading configuration")?.try_deserialize().context("invalid configuration")?;
         s.validate()?;
         Ok(s)
     }
@@ -157,7 +151,8 @@ impl Settings {
             bail!("server.bind `{}` is not an address such as 127.0.0.1:8080", self.server.bind);
         }
         let url = self.database.url.expose().trim();
-        if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
+        let known = ["postgres://", "postgresql://", "sqlite:"].iter().any(|p| url.starts_with(p));
+        if !url.is_empty() && !known {
             bail!("database.url must be postgres://… or sqlite:… (unknown scheme)");
         }
         if !self.database.replica_url.is_empty() && !self.is_postgres() {
@@ -187,11 +182,7 @@ impl Settings {
     /// The effective database URL.
     pub fn database_url(&self) -> String {
         let u = self.database.url.expose().trim();
-        if u.is_empty() {
-            format!("sqlite://{}", self.data_dir.join("leadex.db").display())
-        } else {
-            u.to_owned()
-        }
+        if u.is_empty() { format!("sqlite://{}", self.data_dir.join("leadex.db").display()) } else { u.to_owned() }
     }
 }
 

@@ -38,10 +38,7 @@ pub async fn seed(app: &App) -> anyhow::Result<(DemoKeys, Principal)> {
         principal.account.id,
         AskInput {
             vertical: "solar.residential".into(),
-            geo: AskGeo {
-                countries: vec!["US".into()],
-                regions: vec![],
-            },
+            geo: AskGeo { countries: vec!["US".into()], regions: vec![] },
             reserve_price: Money::from_micros(45_000_000),
             buy_now_price: None,
             auction_duration_secs: Some(60),
@@ -52,14 +49,7 @@ pub async fn seed(app: &App) -> anyhow::Result<(DemoKeys, Principal)> {
     )
     .await
     .map_err(err)?;
-    Ok((
-        DemoKeys {
-            admin: admin.secret,
-            seller: seller.secret,
-            buyers,
-        },
-        principal,
-    ))
+    Ok((DemoKeys { admin: admin.secret, seller: seller.secret, buyers }, principal))
 }
 
 /// Prints the keys and example commands.
@@ -90,13 +80,7 @@ pub fn print_banner(keys: &DemoKeys, base: &str) {
 pub async fn stream_leads(app: App, seller: Principal, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut rng = rand::rngs::StdRng::from_entropy();
     let tag: String = format!("demo{:x}", rand::random::<u32>());
-    let verticals: Vec<_> = app
-        .svc
-        .catalog()
-        .iter()
-        .filter(|v| v.depth > 1)
-        .map(|v| v.slug().to_owned())
-        .collect();
+    let verticals: Vec<_> = app.svc.catalog().iter().filter(|v| v.depth > 1).map(|v| v.slug().to_owned()).collect();
     let mut seq: u64 = 0;
     let mut tick = tokio::time::interval(every);
     loop {

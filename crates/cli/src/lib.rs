@@ -123,9 +123,7 @@ impl App {
         metrics: Option<MetricsRender>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        leadex_api::serve(listener, self.router(metrics), shutdown)
-            .await
-            .context("HTTP server")
+        leadex_api::serve(listener, self.router(metrics), shutdown).await.context("HTTP server")
     }
 }
 

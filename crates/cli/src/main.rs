@@ -108,12 +108,8 @@ async fn main() -> anyhow::Result<()> {
             let (keys, seller) = demo::seed(&app).await?;
             demo::print_banner(&keys, &format!("http://{}", app.settings.server.bind));
             let (_tx, rx) = tokio::sync::watch::channel(false);
-            let streamer = tokio::spawn(demo::stream_leads(
-                app.clone(),
-                seller,
-                Duration::from_millis(every_ms.max(10)),
-                rx,
-            ));
+            let streamer =
+                tokio::spawn(demo::stream_leads(app.clone(), seller, Duration::from_millis(every_ms.max(10)), rx));
             serve(&app, Some(streamer)).await
         }
         Command::Migrate => {
@@ -122,18 +118,10 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Admin {
-            command: AdminCommand::CreateAccount { role, name, json },
-        } => {
-            let role: Role = role
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--role must be admin, seller or buyer"))?;
+        Command::Admin { command: AdminCommand::CreateAccount { role, name, json } } => {
+            let role: Role = role.parse().map_err(|_| anyhow::anyhow!("--role must be admin, seller or buyer"))?;
             let app = build(s, Arc::new(SystemClock)).await?;
-            let (account, _, key) = app
-                .svc
-                .create_account(role, &name)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (account, _, key) = app.svc.create_account(role, &name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             app.store.close().await;
             if json {
                 println!("{}", serde_json::json!({"account_id": account.id, "api_key": key.secret}));

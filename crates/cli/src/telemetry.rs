@@ -14,19 +14,12 @@ pub fn init_logging(log: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_span_events(FmtSpan::NONE)
-        .with_writer(std::io::stderr);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_span_events(FmtSpan::NONE).with_writer(std::io::stderr);
     let _ = if log.format == "pretty" {
         builder.try_init()
     } else {
-        builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .flatten_event(true)
-            .try_init()
+        builder.json().with_current_span(true).with_span_list(false).flatten_event(true).try_init()
     };
 }
 
@@ -34,9 +27,7 @@ pub fn init_logging(log: &LogSettings) {
 /// (`None` if a recorder was already installed, e.g. in tests).
 pub fn init_metrics() -> Option<MetricsRender> {
     let handle = PrometheusBuilder::new()
-        .set_buckets(&[
-            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ])
+        .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
         .ok()?
         .install_recorder()
         .ok()?;

@@ -30,10 +30,7 @@ pub struct SealedPii {
 
 impl fmt::Debug for SealedPii {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SealedPii")
-            .field("key_id", &self.key_id)
-            .field("len", &self.ciphertext.len())
-            .finish()
+        f.debug_struct("SealedPii").field("key_id", &self.key_id).field("len", &self.ciphertext.len()).finish()
     }
 }
 
@@ -86,12 +83,8 @@ impl PiiCipher {
             if kid.is_empty() || kid.len() > 32 {
                 return Err(CryptoError::BadKeySpec("key ids are 1–32 characters"));
             }
-            let raw = STANDARD
-                .decode(b64)
-                .map_err(|_| CryptoError::BadKeySpec("keys must be standard base64"))?;
-            let arr: [u8; 32] = raw
-                .try_into()
-                .map_err(|_| CryptoError::BadKeySpec("keys must be 32 bytes"))?;
+            let raw = STANDARD.decode(b64).map_err(|_| CryptoError::BadKeySpec("keys must be standard base64"))?;
+            let arr: [u8; 32] = raw.try_into().map_err(|_| CryptoError::BadKeySpec("keys must be 32 bytes"))?;
             if i == 0 {
                 let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&arr)
                     .map_err(|_| CryptoError::BadKeySpec("keys must be 32 bytes"))?;
@@ -102,11 +95,7 @@ impl PiiCipher {
             keys.insert(kid, Aes256Gcm::new(&arr.into()));
         }
         let current = current.ok_or(CryptoError::BadKeySpec("no key given"))?;
-        Ok(Self {
-            current,
-            keys,
-            hash_key,
-        })
+        Ok(Self { current, keys, hash_key })
     }
 
     /// A fresh random key spec (`k1:<base64>`), for first-run demos.
@@ -127,40 +116,21 @@ impl PiiCipher {
         rand::thread_rng().fill_bytes(&mut nonce);
         let cipher = &self.keys[&self.current];
         let ciphertext = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: lead_id.as_bytes(),
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: lead_id.as_bytes() })
             // AES-GCM encryption only fails for inputs over 64 GiB; PII is
             // bounded by the 1 MiB request limit.
             .unwrap_or_default();
-        SealedPii {
-            key_id: self.current.clone(),
-            nonce: nonce.to_vec(),
-            ciphertext,
-        }
+        SealedPii { key_id: self.current.clone(), nonce: nonce.to_vec(), ciphertext }
     }
 
     /// Opens a sealed value bound to `lead_id`.
     pub fn open(&self, lead_id: &uuid::Uuid, sealed: &SealedPii) -> Result<Vec<u8>, CryptoError> {
-        let cipher = self
-            .keys
-            .get(&sealed.key_id)
-            .ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))?;
+        let cipher = self.keys.get(&sealed.key_id).ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))?;
         if sealed.nonce.len() != 12 {
             return Err(CryptoError::Tampered);
         }
         cipher
-            .decrypt(
-                Nonce::from_slice(&sealed.nonce),
-                Payload {
-                    msg: &sealed.ciphertext,
-                    aad: lead_id.as_bytes(),
-                },
-            )
+            .decrypt(Nonce::from_slice(&sealed.nonce), Payload { msg: &sealed.ciphertext, aad: lead_id.as_bytes() })
             .map_err(|_| CryptoError::Tampered)
     }
 
@@ -200,11 +170,7 @@ pub fn generate_api_key() -> GeneratedKey {
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let secret = format!("lx_{}", URL_SAFE_NO_PAD.encode(raw));
-    GeneratedKey {
-        hash: hash_api_key(&secret),
-        prefix: secret.chars().take(11).collect(),
-        secret,
-    }
+    GeneratedKey { hash: hash_api_key(&secret), prefix: secret.chars().take(11).collect(), secret }
 }
 
 /// SHA-256 of a presented key. Keys carry 256 bits of entropy, so a fast

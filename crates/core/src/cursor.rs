@@ -56,11 +56,7 @@ impl Cursor {
             _ => return Err(bad()),
         };
         let (t, id) = text[1..].split_once('.').ok_or_else(bad)?;
-        Ok(Self {
-            created_at: t.parse().map_err(|_| bad())?,
-            id: Uuid::parse_str(id).map_err(|_| bad())?,
-            direction,
-        })
+        Ok(Self { created_at: t.parse().map_err(|_| bad())?, id: Uuid::parse_str(id).map_err(|_| bad())?, direction })
     }
 }
 
@@ -78,11 +74,8 @@ impl PageRequest {
     pub fn parse(limit: Option<u32>, cursor: Option<&str>) -> Result<Self, AppError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(AppError::bad_request(
-                "invalid_limit",
-                format!("limit must be between 1 and {MAX_LIMIT}"),
-            )
-            .with_field("limit"));
+            return Err(AppError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_LIMIT}"))
+                .with_field("limit"));
         }
         let cursor = cursor.filter(|c| !c.is_empty()).map(Cursor::decode).transpose()?;
         Ok(Self { limit, cursor })
@@ -137,12 +130,7 @@ impl<T: Keyed> Page<T> {
         let cursor_at = |item: Option<&T>, direction| {
             item.map(|i| {
                 let (created_at, id) = i.sort_key();
-                Cursor {
-                    created_at,
-                    id,
-                    direction,
-                }
-                .encode()
+                Cursor { created_at, id, direction }.encode()
             })
         };
         let (has_next, has_prev) = match req.cursor {
@@ -164,11 +152,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let c = Cursor {
-            created_at: 1_764_000_000_000_000,
-            id: Uuid::now_v7(),
-            direction: Direction::Before,
-        };
+        let c = Cursor { created_at: 1_764_000_000_000_000, id: Uuid::now_v7(), direction: Direction::Before };
         assert_eq!(Cursor::decode(&c.encode()).ok(), Some(c));
         for bad in ["", "!!", "eA", &URL_SAFE_NO_PAD.encode("a12.nothex")] {
             let e = Cursor::decode(bad).err().map(|e| e.code);

@@ -56,15 +56,7 @@ pub struct AppError {
 impl AppError {
     /// A new error.
     pub fn new(kind: ErrorKind, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            kind,
-            code,
-            detail: detail.into(),
-            field: None,
-            retry_after: None,
-            extra: Map::new(),
-            source: None,
-        }
+        Self { kind, code, detail: detail.into(), field: None, retry_after: None, extra: Map::new(), source: None }
     }
 
     /// Names the offending field.

@@ -94,8 +94,7 @@ impl Principal {
     /// Whether the key carries `scope` (or `admin`) and the account's role
     /// allows it.
     pub fn can(&self, scope: Scope) -> bool {
-        self.account.role.allows(scope)
-            && (self.key.scopes.contains(&scope) || self.key.scopes.contains(&Scope::Admin))
+        self.account.role.allows(scope) && (self.key.scopes.contains(&scope) || self.key.scopes.contains(&Scope::Admin))
     }
 
     /// Whether the caller is an operator.
@@ -125,15 +124,8 @@ pub enum LeadStatus {
 
 impl LeadStatus {
     /// Every status.
-    pub const ALL: [LeadStatus; 7] = [
-        Self::Received,
-        Self::Scored,
-        Self::Rejected,
-        Self::InAuction,
-        Self::Sold,
-        Self::Unsold,
-        Self::Expired,
-    ];
+    pub const ALL: [LeadStatus; 7] =
+        [Self::Received, Self::Scored, Self::Rejected, Self::InAuction, Self::Sold, Self::Unsold, Self::Expired];
 
     /// Stable snake_case name.
     pub fn as_str(self) -> &'static str {

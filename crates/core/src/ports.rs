@@ -8,8 +8,8 @@ use leadex_domain::{AccountId, AskId, KeyId, LeadId};
 use crate::crypto::SealedPii;
 use crate::cursor::{Page, PageRequest};
 use crate::model::{
-    Account, ApiKeyInfo, Ask, AskQuery, IngestError, IngestLead, IngestOutcome, JobRecord,
-    LeadQuery, LeadRecord, NewApiKey, PiiAccess, Principal,
+    Account, ApiKeyInfo, Ask, AskQuery, IngestError, IngestLead, IngestOutcome, JobRecord, LeadQuery, LeadRecord,
+    NewApiKey, PiiAccess, Principal,
 };
 
 /// A storage failure the caller cannot fix by changing its input.
@@ -88,5 +88,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_asks(&self, query: &AskQuery, page: &PageRequest) -> Result<Page<Ask>, StoreError>;
     /// A seller's active, unexpired asks for any of `verticals` (for ask
     /// resolution at ingestion; a seller has few).
-    async fn seller_asks_for(&self, seller: AccountId, verticals: &[String], at: DateTime<Utc>) -> Result<Vec<Ask>, StoreError>;
+    async fn seller_asks_for(
+        &self,
+        seller: AccountId,
+        verticals: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Ask>, StoreError>;
 }

@@ -33,10 +33,7 @@ const LAST: &[&str] = &["Silva", "Okafor", "Nguyen", "Kowalski", "Garcia", "Hadd
 /// A valid submission body for vertical `v`. `seq` makes the phone and
 /// e-mail unique; `tag` distinguishes runs (e.g. a random word).
 pub fn lead_body(v: &Vertical, seq: u64, tag: &str, now: DateTime<Utc>, rng: &mut impl Rng) -> Value {
-    let places: Vec<_> = US_PLACES
-        .iter()
-        .filter(|(st, _, _)| !v.is_restricted("US", Some(st)))
-        .collect();
+    let places: Vec<_> = US_PLACES.iter().filter(|(st, _, _)| !v.is_restricted("US", Some(st))).collect();
     let (region, zip, city) = places.choose(rng).map_or(("CA", "90210", "Beverly Hills"), |p| (p.0, p.1, p.2));
     let mut fields = Map::new();
     let first = FIRST.choose(rng).copied().unwrap_or("Ana");
@@ -48,10 +45,15 @@ pub fn lead_body(v: &Vertical, seq: u64, tag: &str, now: DateTime<Utc>, rng: &mu
             continue;
         }
         let value = match f.kind {
-            FieldType::Email => json!(format!("{}.{}.{tag}.{seq}@example.com", first.to_lowercase(), last.to_lowercase())),
+            FieldType::Email => {
+                json!(format!("{}.{}.{tag}.{seq}@example.com", first.to_lowercase(), last.to_lowercase()))
+            }
             FieldType::Phone => {
-                // NANP: area and exchange start with 2–9; 8 × 10⁶ numbers per area code.
-                let area = 200 + (seq / 8_000_000) % 800;
+                // NANP: area and exchange start with 2–9; 8 × 10⁶ numbers per
+                // area code. The tag picks the starting area code so separate
+                // runs (same database, new tag) rarely collide.
+                let offset = tag.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+                let area = 200 + (offset + seq / 8_000_000) % 800;
                 let line = 2_000_000 + seq % 8_000_000;
                 json!(format!("+1{area}{line}"))
             }

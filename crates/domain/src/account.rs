@@ -36,12 +36,7 @@ impl Role {
         match self {
             Self::Admin => vec![Scope::Admin],
             Self::Seller => vec![Scope::LeadsRead, Scope::LeadsWrite, Scope::AsksWrite],
-            Self::Buyer => vec![
-                Scope::LeadsRead,
-                Scope::BidsWrite,
-                Scope::RulesWrite,
-                Scope::VaultWrite,
-            ],
+            Self::Buyer => vec![Scope::LeadsRead, Scope::BidsWrite, Scope::RulesWrite, Scope::VaultWrite],
         }
     }
 
@@ -50,10 +45,7 @@ impl Role {
         match self {
             Self::Admin => true,
             Self::Seller => matches!(scope, Scope::LeadsRead | Scope::LeadsWrite | Scope::AsksWrite),
-            Self::Buyer => matches!(
-                scope,
-                Scope::LeadsRead | Scope::BidsWrite | Scope::RulesWrite | Scope::VaultWrite
-            ),
+            Self::Buyer => matches!(scope, Scope::LeadsRead | Scope::BidsWrite | Scope::RulesWrite | Scope::VaultWrite),
         }
     }
 }

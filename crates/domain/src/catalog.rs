@@ -1,4 +1,5 @@
-//! The seeded vertical catalogue: 10 roots with 4 children each (SPEC §2).
+//! The seeded vertical catalogue: 10 roots with 4 children each (SPEC §2),
+//! plus three `proposed` children ([`proposed`]) that are defined but not seeded.
 //!
 //! Field sets follow `reference/verticals.md`. Because a child inherits every
 //! field of its parent and may not redeclare one, a root declares only the
@@ -32,96 +33,25 @@ const OPTIONAL: bool = false;
 // ---------------------------------------------------------------------------
 // Shared option lists.
 
-const CREDIT_BANDS: &[&str] = &[
-    "excellent_750_plus",
-    "good_700_749",
-    "fair_650_699",
-    "below_650",
-];
+const CREDIT_BANDS: &[&str] = &["excellent_750_plus", "good_700_749", "fair_650_699", "below_650"];
 const BILL_BANDS: &[&str] = &["under_100", "100_200", "200_300", "300_400", "400_plus"];
-const TIMELINES: &[&str] = &[
-    "immediately",
-    "within_1_month",
-    "1_3_months",
-    "3_6_months",
-    "6_plus_months",
-];
-const HOME_PROPERTY_TYPES: &[&str] = &[
-    "single_family",
-    "townhouse",
-    "condo",
-    "multi_family",
-    "mobile_home",
-    "commercial",
-];
-const MORTGAGE_PROPERTY_TYPES: &[&str] = &[
-    "single_family",
-    "townhouse",
-    "condo",
-    "multi_family_2_4_units",
-    "manufactured_home",
-];
+const TIMELINES: &[&str] = &["immediately", "within_1_month", "1_3_months", "3_6_months", "6_plus_months"];
+const HOME_PROPERTY_TYPES: &[&str] =
+    &["single_family", "townhouse", "condo", "multi_family", "mobile_home", "commercial"];
+const MORTGAGE_PROPERTY_TYPES: &[&str] =
+    &["single_family", "townhouse", "condo", "multi_family_2_4_units", "manufactured_home"];
 const OCCUPANCY: &[&str] = &["primary_residence", "second_home", "investment_property"];
-const SERVICE_URGENCY: &[&str] = &[
-    "emergency",
-    "within_24_hours",
-    "within_1_week",
-    "within_1_month",
-    "flexible",
-];
-const SERVICE_BUDGETS: &[&str] = &[
-    "under_500",
-    "500_1000",
-    "1000_2500",
-    "2500_5000",
-    "5000_10000",
-    "10000_plus",
-];
-const HOME_SIZES: &[&str] = &[
-    "under_1500_sqft",
-    "1500_2500_sqft",
-    "2500_3500_sqft",
-    "3500_plus_sqft",
-];
-const ROOF_TYPES: &[&str] = &[
-    "asphalt_shingle",
-    "metal",
-    "tile",
-    "slate",
-    "wood_shake",
-    "flat",
-    "other",
-];
-const ROOF_MATERIALS: &[&str] = &[
-    "asphalt_shingle",
-    "metal",
-    "tile",
-    "slate",
-    "wood_shake",
-    "flat_membrane",
-    "other",
-    "not_sure",
-];
+const SERVICE_URGENCY: &[&str] = &["emergency", "within_24_hours", "within_1_week", "within_1_month", "flexible"];
+const SERVICE_BUDGETS: &[&str] = &["under_500", "500_1000", "1000_2500", "2500_5000", "5000_10000", "10000_plus"];
+const HOME_SIZES: &[&str] = &["under_1500_sqft", "1500_2500_sqft", "2500_3500_sqft", "3500_plus_sqft"];
+const ROOF_TYPES: &[&str] = &["asphalt_shingle", "metal", "tile", "slate", "wood_shake", "flat", "other"];
+const ROOF_MATERIALS: &[&str] =
+    &["asphalt_shingle", "metal", "tile", "slate", "wood_shake", "flat_membrane", "other", "not_sure"];
 const ROOF_STORIES: &[&str] = &["1_story", "2_stories", "3_plus_stories"];
-const VEHICLE_TYPES: &[&str] = &[
-    "sedan",
-    "suv",
-    "pickup_truck",
-    "minivan",
-    "coupe",
-    "hatchback",
-    "convertible",
-    "motorcycle",
-    "other",
-];
+const VEHICLE_TYPES: &[&str] =
+    &["sedan", "suv", "pickup_truck", "minivan", "coupe", "hatchback", "convertible", "motorcycle", "other"];
 const AUTO_COVERAGE: &[&str] = &["state_minimum", "liability_only", "full_coverage", "premium"];
-const DRIVING_RECORDS: &[&str] = &[
-    "clean",
-    "one_ticket",
-    "one_accident",
-    "multiple_incidents",
-    "dui_dwi",
-];
+const DRIVING_RECORDS: &[&str] = &["clean", "one_ticket", "one_accident", "multiple_incidents", "dui_dwi"];
 const AUTO_CARRIERS: &[&str] = &[
     "state_farm",
     "geico",
@@ -134,15 +64,7 @@ const AUTO_CARRIERS: &[&str] = &[
     "other",
     "none",
 ];
-const COMPANY_SIZES: &[&str] = &[
-    "1_10",
-    "11_50",
-    "51_200",
-    "201_500",
-    "501_1000",
-    "1001_5000",
-    "5001_plus",
-];
+const COMPANY_SIZES: &[&str] = &["1_10", "11_50", "51_200", "201_500", "501_1000", "1001_5000", "5001_plus"];
 const INDUSTRIES: &[&str] = &[
     "technology",
     "financial_services",
@@ -157,20 +79,9 @@ const INDUSTRIES: &[&str] = &[
     "government",
     "other",
 ];
-const SAAS_BUDGETS: &[&str] = &[
-    "under_5k",
-    "5k_25k",
-    "25k_100k",
-    "100k_250k",
-    "250k_plus",
-];
+const SAAS_BUDGETS: &[&str] = &["under_5k", "5k_25k", "25k_100k", "100k_250k", "250k_plus"];
 const SAAS_USERS: &[&str] = &["1_5", "6_20", "21_50", "51_200", "201_plus"];
-const LEGAL_URGENCY: &[&str] = &[
-    "immediately",
-    "within_1_week",
-    "within_1_month",
-    "just_researching",
-];
+const LEGAL_URGENCY: &[&str] = &["immediately", "within_1_week", "within_1_month", "just_researching"];
 const CONSULTATION_TYPES: &[&str] = &["phone", "video", "in_person", "no_preference"];
 
 // ---------------------------------------------------------------------------
@@ -213,21 +124,12 @@ fn select(key: &str, label: &str, required: bool, options: &[&str]) -> FieldDef 
 
 /// Yes/no; filterable and biddable.
 fn boolean(key: &str, label: &str, required: bool) -> FieldDef {
-    FieldDef {
-        filterable: true,
-        biddable: true,
-        ..field(key, label, FieldType::Boolean, required)
-    }
+    FieldDef { filterable: true, biddable: true, ..field(key, label, FieldType::Boolean, required) }
 }
 
 /// A bounded number; biddable (range filters in rules), not filterable.
 fn number(key: &str, label: &str, required: bool, min: f64, max: f64) -> FieldDef {
-    FieldDef {
-        min: Some(min),
-        max: Some(max),
-        biddable: true,
-        ..field(key, label, FieldType::Number, required)
-    }
+    FieldDef { min: Some(min), max: Some(max), biddable: true, ..field(key, label, FieldType::Number, required) }
 }
 
 /// The contact block every root declares; all PII.
@@ -245,10 +147,7 @@ fn contact_block() -> Vec<FieldDef> {
 // Vertical constructors.
 
 fn floors(entries: &[(&str, i64)]) -> BTreeMap<String, Money> {
-    entries
-        .iter()
-        .map(|(country, micros)| ((*country).to_owned(), Money::from_micros(*micros)))
-        .collect()
+    entries.iter().map(|(country, micros)| ((*country).to_owned(), Money::from_micros(*micros))).collect()
 }
 
 fn root(
@@ -272,13 +171,7 @@ fn root(
     }
 }
 
-fn child(
-    parent: &str,
-    leaf: &str,
-    name: &str,
-    fields: Vec<FieldDef>,
-    floor_prices: &[(&str, i64)],
-) -> VerticalDef {
+fn child(parent: &str, leaf: &str, name: &str, fields: Vec<FieldDef>, floor_prices: &[(&str, i64)]) -> VerticalDef {
     VerticalDef {
         slug: format!("{parent}.{leaf}"),
         name: name.to_owned(),
@@ -298,11 +191,7 @@ fn restricted(mut def: VerticalDef, geos: &[&str]) -> VerticalDef {
 }
 
 fn compliance(requires_tcpa: bool, requires_kyc: bool) -> Compliance {
-    Compliance {
-        requires_tcpa,
-        requires_kyc,
-        restricted_geos: Vec::new(),
-    }
+    Compliance { requires_tcpa, requires_kyc, restricted_geos: Vec::new() }
 }
 
 /// The 50 seeded verticals (10 roots, 4 children each), all active, roots
@@ -374,12 +263,7 @@ fn solar() -> Vec<VerticalDef> {
             OPTIONAL,
             &["under_5_kw", "5_8_kw", "8_12_kw", "12_plus_kw", "not_sure"],
         ),
-        select(
-            "shading",
-            "Roof shading",
-            OPTIONAL,
-            &["no_shade", "some_shade", "heavy_shade", "not_sure"],
-        ),
+        select("shading", "Roof shading", OPTIONAL, &["no_shade", "some_shade", "heavy_shade", "not_sure"]),
     ]);
     let mut commercial_fields = solar_site_fields(&["own", "lease"]);
     commercial_fields.extend([
@@ -400,13 +284,7 @@ fn solar() -> Vec<VerticalDef> {
                 "other",
             ],
         ),
-        number(
-            "monthly_energy_kwh",
-            "Monthly energy use (kWh)",
-            OPTIONAL,
-            0.0,
-            100_000_000.0,
-        ),
+        number("monthly_energy_kwh", "Monthly energy use (kWh)", OPTIONAL, 0.0, 100_000_000.0),
     ]);
     vec![
         root,
@@ -422,13 +300,7 @@ fn solar() -> Vec<VerticalDef> {
             "commercial",
             "Commercial Solar",
             commercial_fields,
-            &[
-                ("*", 30_000_000),
-                ("US", 90_000_000),
-                ("CA", 70_000_000),
-                ("GB", 60_000_000),
-                ("DE", 65_000_000),
-            ],
+            &[("*", 30_000_000), ("US", 90_000_000), ("CA", 70_000_000), ("GB", 60_000_000), ("DE", 65_000_000)],
         ),
         child(
             "solar",
@@ -440,13 +312,7 @@ fn solar() -> Vec<VerticalDef> {
                     "battery_goal",
                     "Main goal",
                     REQUIRED,
-                    &[
-                        "backup_power",
-                        "bill_savings",
-                        "energy_independence",
-                        "time_of_use_shifting",
-                        "off_grid",
-                    ],
+                    &["backup_power", "bill_savings", "energy_independence", "time_of_use_shifting", "off_grid"],
                 ),
                 select(
                     "battery_budget",
@@ -511,33 +377,16 @@ fn mortgage() -> Vec<VerticalDef> {
             "purchase_timeline",
             "Purchase timeline",
             REQUIRED,
-            &[
-                "under_contract",
-                "making_offers",
-                "within_3_months",
-                "3_6_months",
-                "6_plus_months",
-                "researching",
-            ],
+            &["under_contract", "making_offers", "within_3_months", "3_6_months", "6_plus_months", "researching"],
         ),
         number("purchase_price", "Purchase price (USD)", REQUIRED, 10_000.0, 100_000_000.0),
         select(
             "down_payment",
             "Down payment",
             REQUIRED,
-            &[
-                "under_5_percent",
-                "5_10_percent",
-                "10_20_percent",
-                "20_percent_plus",
-            ],
+            &["under_5_percent", "5_10_percent", "10_20_percent", "20_percent_plus"],
         ),
-        select(
-            "loan_type",
-            "Loan type",
-            OPTIONAL,
-            &["conventional", "fha", "va", "usda", "jumbo", "not_sure"],
-        ),
+        select("loan_type", "Loan type", OPTIONAL, &["conventional", "fha", "va", "usda", "jumbo", "not_sure"]),
         boolean("pre_approved", "Already pre-approved", OPTIONAL),
     ]);
     let mut refinance = mortgage_property_fields();
@@ -546,14 +395,7 @@ fn mortgage() -> Vec<VerticalDef> {
             "refinance_goal",
             "Refinance goal",
             REQUIRED,
-            &[
-                "lower_rate",
-                "lower_payment",
-                "cash_out",
-                "shorten_term",
-                "remove_pmi",
-                "consolidate_debt",
-            ],
+            &["lower_rate", "lower_payment", "cash_out", "shorten_term", "remove_pmi", "consolidate_debt"],
         ),
         number("current_rate", "Current interest rate (%)", REQUIRED, 0.0, 30.0),
         number("loan_balance", "Loan balance (USD)", REQUIRED, 0.0, 100_000_000.0),
@@ -570,39 +412,14 @@ fn mortgage() -> Vec<VerticalDef> {
             "purpose",
             "Purpose",
             REQUIRED,
-            &[
-                "home_improvement",
-                "debt_consolidation",
-                "education",
-                "major_purchase",
-                "emergency_fund",
-                "other",
-            ],
+            &["home_improvement", "debt_consolidation", "education", "major_purchase", "emergency_fund", "other"],
         ),
     ]);
     vec![
         root,
-        child(
-            "mortgage",
-            "purchase",
-            "Home Purchase Mortgage",
-            purchase,
-            &[("US", 95_000_000), ("CA", 65_000_000)],
-        ),
-        child(
-            "mortgage",
-            "refinance",
-            "Mortgage Refinance",
-            refinance,
-            &[("US", 75_000_000)],
-        ),
-        child(
-            "mortgage",
-            "heloc",
-            "Home Equity Line of Credit",
-            heloc,
-            &[("US", 70_000_000)],
-        ),
+        child("mortgage", "purchase", "Home Purchase Mortgage", purchase, &[("US", 95_000_000), ("CA", 65_000_000)]),
+        child("mortgage", "refinance", "Mortgage Refinance", refinance, &[("US", 75_000_000)]),
+        child("mortgage", "heloc", "Home Equity Line of Credit", heloc, &[("US", 70_000_000)]),
         child(
             "mortgage",
             "reverse",
@@ -667,16 +484,7 @@ fn roofing() -> Vec<VerticalDef> {
             "damage_type",
             "Damage",
             REQUIRED,
-            &[
-                "leak",
-                "missing_shingles",
-                "hail_damage",
-                "wind_damage",
-                "fallen_tree",
-                "flashing",
-                "sagging",
-                "other",
-            ],
+            &["leak", "missing_shingles", "hail_damage", "wind_damage", "fallen_tree", "flashing", "sagging", "other"],
         ),
         select("urgency", "Urgency", REQUIRED, SERVICE_URGENCY),
         boolean("insurance_claim", "Filing an insurance claim", OPTIONAL),
@@ -685,12 +493,7 @@ fn roofing() -> Vec<VerticalDef> {
     replacement.extend([
         number("roof_age", "Roof age (years)", OPTIONAL, 0.0, 100.0),
         select("home_size", "Home size", REQUIRED, HOME_SIZES),
-        select(
-            "budget",
-            "Budget (USD)",
-            OPTIONAL,
-            &["under_10k", "10k_20k", "20k_30k", "30k_plus", "not_sure"],
-        ),
+        select("budget", "Budget (USD)", OPTIONAL, &["under_10k", "10k_20k", "20k_30k", "30k_plus", "not_sure"]),
         select("preferred_material", "Preferred new material", OPTIONAL, ROOF_MATERIALS),
     ]);
     let mut inspection = roof_fields();
@@ -712,27 +515,9 @@ fn roofing() -> Vec<VerticalDef> {
     ]);
     vec![
         root,
-        child(
-            "roofing",
-            "repair",
-            "Roof Repair",
-            repair,
-            &[("US", 40_000_000)],
-        ),
-        child(
-            "roofing",
-            "replacement",
-            "Roof Replacement",
-            replacement,
-            &[("US", 65_000_000), ("CA", 45_000_000)],
-        ),
-        child(
-            "roofing",
-            "inspection",
-            "Roof Inspection",
-            inspection,
-            &[("US", 25_000_000)],
-        ),
+        child("roofing", "repair", "Roof Repair", repair, &[("US", 40_000_000)]),
+        child("roofing", "replacement", "Roof Replacement", replacement, &[("US", 65_000_000), ("CA", 45_000_000)]),
+        child("roofing", "inspection", "Roof Inspection", inspection, &[("US", 25_000_000)]),
         child(
             "roofing",
             "gutter",
@@ -742,13 +527,7 @@ fn roofing() -> Vec<VerticalDef> {
                     "gutter_service",
                     "Gutter service",
                     REQUIRED,
-                    &[
-                        "new_installation",
-                        "replacement",
-                        "repair",
-                        "cleaning",
-                        "gutter_guards",
-                    ],
+                    &["new_installation", "replacement", "repair", "cleaning", "gutter_guards"],
                 ),
                 number("linear_feet", "Length (linear feet)", OPTIONAL, 1.0, 10_000.0),
                 select(
@@ -780,12 +559,7 @@ fn insurance() -> Vec<VerticalDef> {
             "urgency",
             "Coverage needed",
             OPTIONAL,
-            &[
-                "immediately",
-                "within_1_week",
-                "within_1_month",
-                "just_comparing",
-            ],
+            &["immediately", "within_1_week", "within_1_month", "just_comparing"],
         )],
         &[
             ("*", 5_000_000),
@@ -813,13 +587,7 @@ fn insurance() -> Vec<VerticalDef> {
                     "annual_mileage",
                     "Annual mileage",
                     OPTIONAL,
-                    &[
-                        "under_5000",
-                        "5000_10000",
-                        "10000_15000",
-                        "15000_20000",
-                        "20000_plus",
-                    ],
+                    &["under_5000", "5000_10000", "10000_15000", "15000_20000", "20000_plus"],
                 ),
                 select("current_carrier", "Current carrier", OPTIONAL, AUTO_CARRIERS),
                 boolean("multi_car", "Insuring more than one vehicle", OPTIONAL),
@@ -835,13 +603,7 @@ fn insurance() -> Vec<VerticalDef> {
                     "property_type",
                     "Property type",
                     REQUIRED,
-                    &[
-                        "single_family",
-                        "townhouse",
-                        "condo",
-                        "multi_family",
-                        "mobile_home",
-                    ],
+                    &["single_family", "townhouse", "condo", "multi_family", "mobile_home"],
                 ),
                 number("home_age", "Home age (years)", REQUIRED, 0.0, 400.0),
                 number("sqft", "Home size (sq ft)", REQUIRED, 100.0, 50_000.0),
@@ -849,13 +611,7 @@ fn insurance() -> Vec<VerticalDef> {
                     "coverage_type",
                     "Coverage",
                     REQUIRED,
-                    &[
-                        "homeowners_standard",
-                        "homeowners_comprehensive",
-                        "condo_unit",
-                        "renters",
-                        "landlord",
-                    ],
+                    &["homeowners_standard", "homeowners_comprehensive", "condo_unit", "renters", "landlord"],
                 ),
                 select(
                     "claims_history",
@@ -884,12 +640,7 @@ fn insurance() -> Vec<VerticalDef> {
                     &["term", "whole", "universal", "final_expense", "not_sure"],
                 ),
                 number("applicant_age", "Applicant age", REQUIRED, 18.0, 100.0),
-                select(
-                    "health_status",
-                    "Health",
-                    REQUIRED,
-                    &["excellent", "good", "fair", "poor"],
-                ),
+                select("health_status", "Health", REQUIRED, &["excellent", "good", "fair", "poor"]),
                 boolean("smoker", "Smoker", REQUIRED),
             ],
             &[("US", 45_000_000), ("CA", 30_000_000)],
@@ -917,54 +668,17 @@ fn insurance() -> Vec<VerticalDef> {
                     "income_range",
                     "Household income (USD/year)",
                     REQUIRED,
-                    &[
-                        "under_25k",
-                        "25k_50k",
-                        "50k_75k",
-                        "75k_100k",
-                        "100k_150k",
-                        "150k_plus",
-                    ],
+                    &["under_25k", "25k_50k", "50k_75k", "75k_100k", "100k_150k", "150k_plus"],
                 ),
                 select(
                     "current_coverage",
                     "Current coverage",
                     REQUIRED,
-                    &[
-                        "uninsured",
-                        "employer",
-                        "individual",
-                        "medicare",
-                        "medicaid",
-                        "cobra",
-                    ],
+                    &["uninsured", "employer", "individual", "medicare", "medicaid", "cobra"],
                 ),
                 boolean("pre_existing_conditions", "Pre-existing conditions", REQUIRED),
             ],
             &[("US", 40_000_000)],
-        ),
-        child(
-            "insurance",
-            "pet",
-            "Pet Insurance",
-            vec![
-                select(
-                    "pet_type",
-                    "Pet",
-                    REQUIRED,
-                    &["dog", "cat", "bird", "rabbit", "exotic"],
-                ),
-                text("breed", "Breed", REQUIRED),
-                number("pet_age", "Pet age (years)", REQUIRED, 0.0, 40.0),
-                boolean("pre_existing_conditions", "Pre-existing conditions", REQUIRED),
-                select(
-                    "coverage_level",
-                    "Coverage level",
-                    REQUIRED,
-                    &["accident_only", "accident_and_illness", "comprehensive_wellness"],
-                ),
-            ],
-            &[("US", 20_000_000)],
         ),
     ]
 }
@@ -973,9 +687,9 @@ fn insurance() -> Vec<VerticalDef> {
 // Home services.
 //
 // Root keeps `property_type` and `urgency` (required by every child).
-// `service_type` is pushed down to plumbing, electrical, HVAC and
-// landscaping, each with its own trade's options; the EV-charging and
-// security forms do not ask for it.
+// `service_type` is declared by each trade with its own options (a single
+// root list would mix plumbing and lawn-care services), and the proposed
+// EV-charging and security children do not ask for it.
 
 fn home_services() -> Vec<VerticalDef> {
     let root = root(
@@ -1046,13 +760,7 @@ fn home_services() -> Vec<VerticalDef> {
                     "project_scope",
                     "Project scope",
                     REQUIRED,
-                    &[
-                        "small_repair",
-                        "single_room",
-                        "multiple_rooms",
-                        "whole_home",
-                        "new_construction",
-                    ],
+                    &["small_repair", "single_room", "multiple_rooms", "whole_home", "new_construction"],
                 ),
                 select("budget", "Budget (USD)", OPTIONAL, SERVICE_BUDGETS),
             ],
@@ -1067,13 +775,7 @@ fn home_services() -> Vec<VerticalDef> {
                     "service_type",
                     "Service",
                     REQUIRED,
-                    &[
-                        "repair",
-                        "replacement",
-                        "new_installation",
-                        "maintenance",
-                        "duct_cleaning",
-                    ],
+                    &["repair", "replacement", "new_installation", "maintenance", "duct_cleaning"],
                 ),
                 select(
                     "system_type",
@@ -1108,112 +810,17 @@ fn home_services() -> Vec<VerticalDef> {
                     "service_type",
                     "Service",
                     REQUIRED,
-                    &[
-                        "lawn_care",
-                        "landscape_design",
-                        "tree_service",
-                        "irrigation",
-                        "hardscaping",
-                        "yard_cleanup",
-                    ],
+                    &["lawn_care", "landscape_design", "tree_service", "irrigation", "hardscaping", "yard_cleanup"],
                 ),
                 select(
                     "lot_size",
                     "Lot size",
                     REQUIRED,
-                    &[
-                        "under_quarter_acre",
-                        "quarter_to_half_acre",
-                        "half_to_1_acre",
-                        "1_plus_acres",
-                    ],
+                    &["under_quarter_acre", "quarter_to_half_acre", "half_to_1_acre", "1_plus_acres"],
                 ),
                 select("budget", "Budget (USD)", REQUIRED, SERVICE_BUDGETS),
             ],
             &[("US", 20_000_000)],
-        ),
-        child(
-            "home_services",
-            "ev_charging",
-            "EV Charger Installation",
-            vec![
-                select(
-                    "ev_make",
-                    "EV make",
-                    REQUIRED,
-                    &[
-                        "tesla",
-                        "ford",
-                        "chevrolet",
-                        "hyundai",
-                        "kia",
-                        "volkswagen",
-                        "bmw",
-                        "rivian",
-                        "nissan",
-                        "other",
-                        "not_yet_purchased",
-                    ],
-                ),
-                select(
-                    "charger_level",
-                    "Charger level",
-                    REQUIRED,
-                    &["level_1", "level_2", "not_sure"],
-                ),
-                select(
-                    "garage_type",
-                    "Parking",
-                    REQUIRED,
-                    &[
-                        "attached_garage",
-                        "detached_garage",
-                        "carport",
-                        "driveway",
-                        "street_parking",
-                    ],
-                ),
-                select(
-                    "electrical_panel_capacity",
-                    "Electrical panel capacity",
-                    OPTIONAL,
-                    &["100_amp", "150_amp", "200_amp", "400_amp", "not_sure"],
-                ),
-            ],
-            &[("US", 40_000_000)],
-        ),
-        child(
-            "home_services",
-            "security",
-            "Home Security",
-            vec![
-                select(
-                    "security_type",
-                    "System wanted",
-                    REQUIRED,
-                    &[
-                        "alarm_system",
-                        "cameras",
-                        "smart_locks",
-                        "full_smart_home",
-                        "monitoring_only",
-                    ],
-                ),
-                select("home_size", "Home size", REQUIRED, HOME_SIZES),
-                select(
-                    "entry_points",
-                    "Doors and ground-floor windows",
-                    REQUIRED,
-                    &["1_2", "3_4", "5_6", "7_plus"],
-                ),
-                select(
-                    "monitoring_preference",
-                    "Monitoring",
-                    OPTIONAL,
-                    &["professional", "self_monitored", "no_preference"],
-                ),
-            ],
-            &[("US", 35_000_000)],
         ),
     ]
 }
@@ -1256,15 +863,7 @@ fn b2b_saas() -> Vec<VerticalDef> {
                     "current_solution",
                     "Current CRM",
                     REQUIRED,
-                    &[
-                        "none_spreadsheets",
-                        "salesforce",
-                        "hubspot",
-                        "microsoft_dynamics",
-                        "zoho",
-                        "pipedrive",
-                        "other",
-                    ],
+                    &["none_spreadsheets", "salesforce", "hubspot", "microsoft_dynamics", "zoho", "pipedrive", "other"],
                 ),
                 select("users_needed", "Users", REQUIRED, SAAS_USERS),
                 select(
@@ -1292,28 +891,13 @@ fn b2b_saas() -> Vec<VerticalDef> {
                     "data_sources",
                     "Main data source",
                     REQUIRED,
-                    &[
-                        "databases",
-                        "saas_apps",
-                        "spreadsheets",
-                        "data_warehouse",
-                        "event_streams",
-                        "mixed",
-                    ],
+                    &["databases", "saas_apps", "spreadsheets", "data_warehouse", "event_streams", "mixed"],
                 ),
                 select(
                     "current_tool",
                     "Current tool",
                     OPTIONAL,
-                    &[
-                        "none",
-                        "spreadsheets",
-                        "tableau",
-                        "power_bi",
-                        "looker",
-                        "google_analytics",
-                        "other",
-                    ],
+                    &["none", "spreadsheets", "tableau", "power_bi", "looker", "google_analytics", "other"],
                 ),
                 select("users_needed", "Users", REQUIRED, SAAS_USERS),
             ],
@@ -1334,29 +918,13 @@ fn b2b_saas() -> Vec<VerticalDef> {
                     "marketing_channels",
                     "Main channel",
                     REQUIRED,
-                    &[
-                        "email",
-                        "social",
-                        "paid_search",
-                        "content_seo",
-                        "sms",
-                        "multi_channel",
-                    ],
+                    &["email", "social", "paid_search", "content_seo", "sms", "multi_channel"],
                 ),
                 select(
                     "current_tool",
                     "Current tool",
                     OPTIONAL,
-                    &[
-                        "none",
-                        "mailchimp",
-                        "hubspot",
-                        "marketo",
-                        "pardot",
-                        "klaviyo",
-                        "activecampaign",
-                        "other",
-                    ],
+                    &["none", "mailchimp", "hubspot", "marketo", "pardot", "klaviyo", "activecampaign", "other"],
                 ),
             ],
             &[("US", 120_000_000)],
@@ -1371,29 +939,13 @@ fn b2b_saas() -> Vec<VerticalDef> {
                     "modules_needed",
                     "Main module needed",
                     REQUIRED,
-                    &[
-                        "core_hr",
-                        "payroll",
-                        "recruiting",
-                        "performance",
-                        "benefits",
-                        "time_attendance",
-                        "full_suite",
-                    ],
+                    &["core_hr", "payroll", "recruiting", "performance", "benefits", "time_attendance", "full_suite"],
                 ),
                 select(
                     "current_system",
                     "Current system",
                     OPTIONAL,
-                    &[
-                        "none_spreadsheets",
-                        "adp",
-                        "workday",
-                        "bamboohr",
-                        "gusto",
-                        "paychex",
-                        "other",
-                    ],
+                    &["none_spreadsheets", "adp", "workday", "bamboohr", "gusto", "paychex", "other"],
                 ),
             ],
             &[("US", 130_000_000)],
@@ -1440,47 +992,22 @@ fn real_estate() -> Vec<VerticalDef> {
                     "property_type",
                     "Property type",
                     REQUIRED,
-                    &[
-                        "single_family",
-                        "condo",
-                        "townhouse",
-                        "multi_family",
-                        "manufactured",
-                    ],
+                    &["single_family", "condo", "townhouse", "multi_family", "manufactured"],
                 ),
                 select(
                     "price_range",
                     "Price range (USD)",
                     REQUIRED,
-                    &[
-                        "under_200k",
-                        "200k_400k",
-                        "400k_600k",
-                        "600k_1m",
-                        "1m_2m",
-                        "2m_plus",
-                    ],
+                    &["under_200k", "200k_400k", "400k_600k", "600k_1m", "1m_2m", "2m_plus"],
                 ),
                 select(
                     "bedrooms",
                     "Bedrooms",
                     REQUIRED,
-                    &[
-                        "studio",
-                        "1_bedroom",
-                        "2_bedrooms",
-                        "3_bedrooms",
-                        "4_bedrooms",
-                        "5_plus_bedrooms",
-                    ],
+                    &["studio", "1_bedroom", "2_bedrooms", "3_bedrooms", "4_bedrooms", "5_plus_bedrooms"],
                 ),
                 boolean("pre_approved", "Pre-approved for a mortgage", OPTIONAL),
-                select(
-                    "financing",
-                    "Financing",
-                    OPTIONAL,
-                    &["cash", "conventional", "fha", "va", "not_sure"],
-                ),
+                select("financing", "Financing", OPTIONAL, &["cash", "conventional", "fha", "va", "not_sure"]),
             ],
             &[("US", 45_000_000)],
         ),
@@ -1493,23 +1020,10 @@ fn real_estate() -> Vec<VerticalDef> {
                     "property_type",
                     "Property type",
                     REQUIRED,
-                    &[
-                        "office",
-                        "retail",
-                        "industrial",
-                        "warehouse",
-                        "multifamily",
-                        "mixed_use",
-                        "hospitality",
-                    ],
+                    &["office", "retail", "industrial", "warehouse", "multifamily", "mixed_use", "hospitality"],
                 ),
                 number("sqft_needed", "Space needed (sq ft)", REQUIRED, 100.0, 10_000_000.0),
-                select(
-                    "budget",
-                    "Budget (USD)",
-                    REQUIRED,
-                    &["under_500k", "500k_1m", "1m_5m", "5m_20m", "20m_plus"],
-                ),
+                select("budget", "Budget (USD)", REQUIRED, &["under_500k", "500k_1m", "1m_5m", "5m_20m", "20m_plus"]),
                 select("lease_buy", "Lease or buy", REQUIRED, &["lease", "buy", "either"]),
             ],
             &[("US", 90_000_000), ("*", 15_000_000)],
@@ -1540,40 +1054,20 @@ fn real_estate() -> Vec<VerticalDef> {
                     "acreage",
                     "Acreage",
                     REQUIRED,
-                    &[
-                        "under_1_acre",
-                        "1_5_acres",
-                        "5_20_acres",
-                        "20_100_acres",
-                        "100_plus_acres",
-                    ],
+                    &["under_1_acre", "1_5_acres", "5_20_acres", "20_100_acres", "100_plus_acres"],
                 ),
                 select(
                     "intended_use",
                     "Intended use",
                     REQUIRED,
-                    &[
-                        "build_home",
-                        "agricultural",
-                        "commercial_development",
-                        "recreational",
-                        "investment",
-                    ],
+                    &["build_home", "agricultural", "commercial_development", "recreational", "investment"],
                 ),
                 boolean("utilities_needed", "Needs utilities on site", REQUIRED),
                 select(
                     "zoning_type",
                     "Zoning",
                     OPTIONAL,
-                    &[
-                        "residential",
-                        "agricultural",
-                        "commercial",
-                        "industrial",
-                        "mixed_use",
-                        "unzoned",
-                        "not_sure",
-                    ],
+                    &["residential", "agricultural", "commercial", "industrial", "mixed_use", "unzoned", "not_sure"],
                 ),
             ],
             &[("US", 35_000_000)],
@@ -1613,19 +1107,9 @@ fn auto() -> Vec<VerticalDef> {
             "sales",
             "Car Sales",
             vec![
-                select(
-                    "purchase_type",
-                    "Purchase type",
-                    REQUIRED,
-                    &["new", "used", "certified_pre_owned", "lease"],
-                ),
+                select("purchase_type", "Purchase type", REQUIRED, &["new", "used", "certified_pre_owned", "lease"]),
                 select("vehicle_type", "Vehicle type", REQUIRED, VEHICLE_TYPES),
-                select(
-                    "budget",
-                    "Budget (USD)",
-                    REQUIRED,
-                    &["under_15k", "15k_25k", "25k_40k", "40k_60k", "60k_plus"],
-                ),
+                select("budget", "Budget (USD)", REQUIRED, &["under_15k", "15k_25k", "25k_40k", "40k_60k", "60k_plus"]),
                 boolean("has_trade_in", "Has a trade-in", OPTIONAL),
                 select("purchase_timeline", "Purchase timeline", REQUIRED, TIMELINES),
             ],
@@ -1644,13 +1128,7 @@ fn auto() -> Vec<VerticalDef> {
                     "warranty_type",
                     "Coverage wanted",
                     REQUIRED,
-                    &[
-                        "powertrain",
-                        "stated_component",
-                        "exclusionary",
-                        "bumper_to_bumper",
-                        "not_sure",
-                    ],
+                    &["powertrain", "stated_component", "exclusionary", "bumper_to_bumper", "not_sure"],
                 ),
             ],
             &[("US", 35_000_000)],
@@ -1682,12 +1160,7 @@ fn auto() -> Vec<VerticalDef> {
                     "urgency",
                     "Urgency",
                     REQUIRED,
-                    &[
-                        "vehicle_not_drivable",
-                        "within_24_hours",
-                        "within_1_week",
-                        "flexible",
-                    ],
+                    &["vehicle_not_drivable", "within_24_hours", "within_1_week", "flexible"],
                 ),
                 text("problem_description", "Problem description", OPTIONAL),
             ],
@@ -1769,14 +1242,7 @@ fn legal() -> Vec<VerticalDef> {
                     "estimated_case_value",
                     "Estimated case value (USD)",
                     OPTIONAL,
-                    &[
-                        "under_10k",
-                        "10k_50k",
-                        "50k_100k",
-                        "100k_500k",
-                        "500k_plus",
-                        "not_sure",
-                    ],
+                    &["under_10k", "10k_50k", "50k_100k", "100k_500k", "500k_plus", "not_sure"],
                 ),
                 boolean("has_attorney", "Already has an attorney", REQUIRED),
                 date("incident_date", "Date of the incident", REQUIRED),
@@ -1809,12 +1275,7 @@ fn legal() -> Vec<VerticalDef> {
                     ],
                 ),
                 boolean("children_involved", "Children involved", REQUIRED),
-                select(
-                    "contested",
-                    "Contested",
-                    REQUIRED,
-                    &["contested", "uncontested", "not_sure"],
-                ),
+                select("contested", "Contested", REQUIRED, &["contested", "uncontested", "not_sure"]),
                 boolean("significant_assets", "Significant assets involved", OPTIONAL),
             ],
             &[("US", 90_000_000)],
@@ -1884,12 +1345,7 @@ fn legal() -> Vec<VerticalDef> {
                     "bail_status",
                     "Custody status",
                     OPTIONAL,
-                    &[
-                        "not_arrested",
-                        "in_custody",
-                        "released_on_bail",
-                        "released_on_recognizance",
-                    ],
+                    &["not_arrested", "in_custody", "released_on_bail", "released_on_recognizance"],
                 ),
                 boolean("prior_convictions", "Prior convictions", REQUIRED),
             ],
@@ -1920,14 +1376,7 @@ fn financial_services() -> Vec<VerticalDef> {
                 "current_advisor",
                 "Current advisor",
                 OPTIONAL,
-                &[
-                    "none",
-                    "bank",
-                    "independent_advisor",
-                    "online_service",
-                    "accountant",
-                    "other",
-                ],
+                &["none", "bank", "independent_advisor", "online_service", "accountant", "other"],
             ),
         ],
         &[
@@ -1957,14 +1406,7 @@ fn financial_services() -> Vec<VerticalDef> {
                     "debt_type",
                     "Main type of debt",
                     REQUIRED,
-                    &[
-                        "credit_cards",
-                        "personal_loans",
-                        "medical_bills",
-                        "student_loans",
-                        "payday_loans",
-                        "mixed",
-                    ],
+                    &["credit_cards", "personal_loans", "medical_bills", "student_loans", "payday_loans", "mixed"],
                 ),
                 select(
                     "monthly_income",
@@ -1988,14 +1430,7 @@ fn financial_services() -> Vec<VerticalDef> {
                     "current_score",
                     "Current credit score",
                     REQUIRED,
-                    &[
-                        "below_500",
-                        "500_579",
-                        "580_619",
-                        "620_679",
-                        "680_plus",
-                        "not_sure",
-                    ],
+                    &["below_500", "500_579", "580_619", "620_679", "680_plus", "not_sure"],
                 ),
                 select(
                     "negative_items",
@@ -2033,13 +1468,7 @@ fn financial_services() -> Vec<VerticalDef> {
                     "account_type",
                     "Account type",
                     REQUIRED,
-                    &[
-                        "checking",
-                        "savings",
-                        "money_market",
-                        "certificate_of_deposit",
-                        "business_checking",
-                    ],
+                    &["checking", "savings", "money_market", "certificate_of_deposit", "business_checking"],
                 ),
                 select(
                     "initial_deposit",
@@ -2051,14 +1480,7 @@ fn financial_services() -> Vec<VerticalDef> {
                     "important_features",
                     "Most important feature",
                     REQUIRED,
-                    &[
-                        "no_fees",
-                        "high_yield",
-                        "mobile_banking",
-                        "branch_access",
-                        "atm_network",
-                        "sign_up_bonus",
-                    ],
+                    &["no_fees", "high_yield", "mobile_banking", "branch_access", "atm_network", "sign_up_bonus"],
                 ),
             ],
             &[("US", 30_000_000)],
@@ -2095,12 +1517,7 @@ fn financial_services() -> Vec<VerticalDef> {
                         "qualifying_surviving_spouse",
                     ],
                 ),
-                select(
-                    "complexity",
-                    "Complexity",
-                    REQUIRED,
-                    &["simple", "moderate", "complex"],
-                ),
+                select("complexity", "Complexity", REQUIRED, &["simple", "moderate", "complex"]),
                 boolean("has_back_taxes", "Owes back taxes", OPTIONAL),
             ],
             &[("US", 35_000_000)],
@@ -2108,11 +1525,111 @@ fn financial_services() -> Vec<VerticalDef> {
     ]
 }
 
+// ---------------------------------------------------------------------------
+// Proposed verticals.
+//
+// `reference/verticals.md` lists six home-services and five insurance
+// children; SPEC §2 seeds exactly four per root. The seed keeps the four
+// core trades (plumbing, electrical, HVAC, landscaping) and lines (auto,
+// home, life, health); the other three are defined here as `proposed`, ready
+// for an operator to activate.
+
+/// Verticals defined but not seeded as active: `insurance.pet`,
+/// `home_services.ev_charging` and `home_services.security`, all with status
+/// [`VerticalStatus::Proposed`]. They slot under the seeded roots.
+pub fn proposed() -> Vec<VerticalDef> {
+    let mut defs = vec![
+        child(
+            "insurance",
+            "pet",
+            "Pet Insurance",
+            vec![
+                select("pet_type", "Pet", REQUIRED, &["dog", "cat", "bird", "rabbit", "exotic"]),
+                text("breed", "Breed", REQUIRED),
+                number("pet_age", "Pet age (years)", REQUIRED, 0.0, 40.0),
+                boolean("pre_existing_conditions", "Pre-existing conditions", REQUIRED),
+                select(
+                    "coverage_level",
+                    "Coverage level",
+                    REQUIRED,
+                    &["accident_only", "accident_and_illness", "comprehensive_wellness"],
+                ),
+            ],
+            &[("US", 20_000_000)],
+        ),
+        child(
+            "home_services",
+            "ev_charging",
+            "EV Charger Installation",
+            vec![
+                select(
+                    "ev_make",
+                    "EV make",
+                    REQUIRED,
+                    &[
+                        "tesla",
+                        "ford",
+                        "chevrolet",
+                        "hyundai",
+                        "kia",
+                        "volkswagen",
+                        "bmw",
+                        "rivian",
+                        "nissan",
+                        "other",
+                        "not_yet_purchased",
+                    ],
+                ),
+                select("charger_level", "Charger level", REQUIRED, &["level_1", "level_2", "not_sure"]),
+                select(
+                    "garage_type",
+                    "Parking",
+                    REQUIRED,
+                    &["attached_garage", "detached_garage", "carport", "driveway", "street_parking"],
+                ),
+                select(
+                    "electrical_panel_capacity",
+                    "Electrical panel capacity",
+                    OPTIONAL,
+                    &["100_amp", "150_amp", "200_amp", "400_amp", "not_sure"],
+                ),
+            ],
+            &[("US", 40_000_000)],
+        ),
+        child(
+            "home_services",
+            "security",
+            "Home Security",
+            vec![
+                select(
+                    "security_type",
+                    "System wanted",
+                    REQUIRED,
+                    &["alarm_system", "cameras", "smart_locks", "full_smart_home", "monitoring_only"],
+                ),
+                select("home_size", "Home size", REQUIRED, HOME_SIZES),
+                select("entry_points", "Doors and ground-floor windows", REQUIRED, &["1_2", "3_4", "5_6", "7_plus"]),
+                select(
+                    "monitoring_preference",
+                    "Monitoring",
+                    OPTIONAL,
+                    &["professional", "self_monitored", "no_preference"],
+                ),
+            ],
+            &[("US", 35_000_000)],
+        ),
+    ];
+    for def in &mut defs {
+        def.status = VerticalStatus::Proposed;
+    }
+    defs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vertical::{Catalog, Vertical};
     use crate::vertical::FieldType::{Boolean, Date, Number, Select, Text};
+    use crate::vertical::{Catalog, Vertical};
 
     const ROOTS: [&str; 10] = [
         "solar",
@@ -2127,10 +1644,13 @@ mod tests {
         "financial_services",
     ];
 
-    /// `reference/verticals.md`, child rows: (slug, [(key, type, required)]).
+    /// One reference field: (key, type, required).
+    type RefField = (&'static str, FieldType, bool);
+
+    /// `reference/verticals.md`, child rows: (slug, fields).
     /// `textarea` is `Text`; `incident_date` is a `Date`.
     #[rustfmt::skip]
-    const REFERENCE: &[(&str, &[(&str, FieldType, bool)])] = &[
+    const REFERENCE: &[(&str, &[RefField])] = &[
         ("solar.residential", &[("own_or_rent", Select, true), ("roof_type", Select, true), ("roof_age", Number, false), ("electric_bill", Select, true), ("credit_score", Select, false), ("timeline", Select, true), ("sqft", Number, false), ("system_size", Select, false), ("shading", Select, false)]),
         ("solar.commercial", &[("own_or_rent", Select, true), ("roof_type", Select, true), ("roof_age", Number, false), ("electric_bill", Select, true), ("credit_score", Select, false), ("timeline", Select, true), ("building_sqft", Number, true), ("building_type", Select, true), ("monthly_energy_kwh", Number, false)]),
         ("solar.battery_storage", &[("existing_solar", Boolean, true), ("battery_goal", Select, true), ("battery_budget", Select, true), ("electric_bill", Select, true)]),
@@ -2182,14 +1702,19 @@ mod tests {
         Catalog::new(seed()).expect("the seed is a valid tree")
     }
 
+    /// The seed plus the proposed verticals.
+    fn full_catalog() -> Catalog {
+        let mut defs = seed();
+        defs.extend(proposed());
+        Catalog::new(defs).expect("seed and proposed form a valid tree")
+    }
+
     fn is_snake_case(s: &str) -> bool {
         !s.is_empty()
             && !s.starts_with('_')
             && !s.ends_with('_')
             && !s.contains("__")
-            && s
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     }
 
     #[test]
@@ -2213,8 +1738,24 @@ mod tests {
     }
 
     #[test]
+    fn proposed_verticals_are_not_seeded() {
+        let cat = full_catalog();
+        let proposed = proposed();
+        let slugs: Vec<&str> = proposed.iter().map(|d| d.slug.as_str()).collect();
+        assert_eq!(slugs, ["insurance.pet", "home_services.ev_charging", "home_services.security"]);
+        let seeded = seed();
+        for def in &proposed {
+            assert_eq!(def.status, VerticalStatus::Proposed);
+            assert!(seeded.iter().all(|s| s.slug != def.slug));
+            let v = cat.get(&def.slug).expect("resolves");
+            assert_eq!(v.depth, 2);
+            assert!(cat.floor_price(&def.slug, "US").is_some());
+        }
+    }
+
+    #[test]
     fn every_vertical_has_the_pii_contact_block() {
-        for v in catalog().iter() {
+        for v in full_catalog().iter() {
             for key in CONTACT {
                 let f = v.field(key).unwrap_or_else(|| panic!("{} lacks {key}", v.slug()));
                 assert!(f.pii, "{}.{key} is pii", v.slug());
@@ -2230,8 +1771,9 @@ mod tests {
 
     #[test]
     fn children_match_the_reference_field_lists() {
-        let cat = catalog();
-        assert_eq!(REFERENCE.len(), 40);
+        let cat = full_catalog();
+        assert_eq!(REFERENCE.len(), 43);
+        assert_eq!(cat.len(), 53);
         for (slug, fields) in REFERENCE {
             let v = cat.get(slug).unwrap_or_else(|| panic!("{slug} is seeded"));
             for (key, kind, required) in *fields {
@@ -2252,7 +1794,7 @@ mod tests {
 
     #[test]
     fn field_definitions_are_well_formed() {
-        for v in catalog().iter() {
+        for v in full_catalog().iter() {
             for f in &v.fields {
                 let at = format!("{}.{}", v.slug(), f.key);
                 assert!(is_snake_case(&f.key), "{at}: key");
@@ -2363,10 +1905,7 @@ mod tests {
                 assert!(country == "*" || crate::geo::country(country).is_some(), "{country}");
             }
         }
-        assert_eq!(
-            cat.floor_price("solar.residential", "US"),
-            Some(Money::from_micros(85_000_000))
-        );
+        assert_eq!(cat.floor_price("solar.residential", "US"), Some(Money::from_micros(85_000_000)));
         assert_eq!(
             cat.floor_price("solar.battery_storage", "DE"),
             Some(Money::from_micros(40_000_000)),
@@ -2382,11 +1921,7 @@ mod tests {
     #[test]
     fn us_floor_prices_are_in_realistic_ranges() {
         let cat = catalog();
-        let usd = |slug: &str| {
-            cat.floor_price(slug, "US")
-                .map(|m| m.micros() / 1_000_000)
-                .expect("US floor")
-        };
+        let usd = |slug: &str| cat.floor_price(slug, "US").map(|m| m.micros() / 1_000_000).expect("US floor");
         let ranges: [(&str, i64, i64); 10] = [
             ("solar", 40, 90),
             ("mortgage", 60, 120),

@@ -307,10 +307,9 @@ impl LeadError {
             Self::InvalidSource => Some("source".into()),
             Self::Geo(g) => Some(g.field().into()),
             Self::RestrictedGeo { .. } => Some("geo".into()),
-            Self::ConsentRequired
-            | Self::ConsentExpired
-            | Self::ConsentInFuture
-            | Self::InvalidConsent(_) => Some("consent.tcpa_at".into()),
+            Self::ConsentRequired | Self::ConsentExpired | Self::ConsentInFuture | Self::InvalidConsent(_) => {
+                Some("consent.tcpa_at".into())
+            }
             Self::InvalidAttribution => Some("attribution".into()),
         }
     }
@@ -352,11 +351,8 @@ pub fn dedupe_email(email: &str) -> String {
         return lower;
     };
     let local = local.split('+').next().unwrap_or(local);
-    let local = if domain == "gmail.com" || domain == "googlemail.com" {
-        local.replace('.', "")
-    } else {
-        local.to_owned()
-    };
+    let local =
+        if domain == "gmail.com" || domain == "googlemail.com" { local.replace('.', "") } else { local.to_owned() };
     let domain = if domain == "googlemail.com" { "gmail.com" } else { domain };
     format!("{local}@{domain}")
 }
@@ -401,10 +397,7 @@ pub fn parse_phone(raw: &str, country: &str) -> Option<String> {
     let s = raw.trim();
     let international = s.starts_with('+');
     let body = if international { &s[1..] } else { s };
-    if !body
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'))
-    {
+    if !body.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')')) {
         return None;
     }
     let digits: String = body.chars().filter(char::is_ascii_digit).collect();
@@ -446,15 +439,9 @@ fn is_blank(v: &Value) -> bool {
 }
 
 /// Checks a submission against the catalogue (SPEC §4.1 steps 1–4).
-pub fn validate(
-    catalog: &Catalog,
-    sub: &LeadSubmission,
-    now: DateTime<Utc>,
-) -> Result<ValidLead, LeadError> {
+pub fn validate(catalog: &Catalog, sub: &LeadSubmission, now: DateTime<Utc>) -> Result<ValidLead, LeadError> {
     // 1. vertical exists and is active.
-    let vertical = catalog
-        .get(sub.vertical.trim())
-        .ok_or_else(|| LeadError::UnknownVertical(sub.vertical.clone()))?;
+    let vertical = catalog.get(sub.vertical.trim()).ok_or_else(|| LeadError::UnknownVertical(sub.vertical.clone()))?;
     if vertical.def.status != VerticalStatus::Active {
         return Err(LeadError::VerticalNotActive {
             slug: vertical.def.slug.clone(),
@@ -466,10 +453,8 @@ pub fn validate(
     // 2. fields match the schema (needs the country for phones and zips, so
     // the geo is parsed first but its errors are reported after the fields').
     let geo_result = geo::validate(&sub.geo);
-    let country = geo_result
-        .as_ref()
-        .map(|g| g.country.clone())
-        .unwrap_or_else(|_| sub.geo.country.trim().to_ascii_uppercase());
+    let country =
+        geo_result.as_ref().map(|g| g.country.clone()).unwrap_or_else(|_| sub.geo.country.trim().to_ascii_uppercase());
     let (public_fields, pii_fields, contacts) = check_fields(vertical, &sub.fields, &country)?;
 
     // 3. geo valid and not restricted.
@@ -479,10 +464,7 @@ pub fn validate(
             Some(r) => format!("{}-{r}", geo.country),
             None => geo.country.clone(),
         };
-        return Err(LeadError::RestrictedGeo {
-            slug: vertical.def.slug.clone(),
-            geo: g,
-        });
+        return Err(LeadError::RestrictedGeo { slug: vertical.def.slug.clone(), geo: g });
     }
 
     // 4. consent.
@@ -499,32 +481,22 @@ pub fn validate(
                 return Err(LeadError::InvalidConsent("consent.text is at most 5 000 characters"));
             }
             let proof_url = c.proof_url.as_ref().map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
-            if let Some(u) = &proof_url {
-                if u.len() > 2_048 || !(u.starts_with("https://") || u.starts_with("http://")) {
-                    return Err(LeadError::InvalidConsent(
-                        "consent.proof_url must be an http(s) URL of at most 2 048 characters",
-                    ));
-                }
+            if proof_url
+                .as_ref()
+                .is_some_and(|u| u.len() > 2_048 || !(u.starts_with("https://") || u.starts_with("http://")))
+            {
+                return Err(LeadError::InvalidConsent(
+                    "consent.proof_url must be an http(s) URL of at most 2 048 characters",
+                ));
             }
-            Some(Consent {
-                tcpa_at: c.tcpa_at,
-                text,
-                proof_url,
-            })
+            Some(Consent { tcpa_at: c.tcpa_at, text, proof_url })
         }
         None if vertical.compliance.requires_tcpa => return Err(LeadError::ConsentRequired),
         None => None,
     };
 
     if let Some(a) = &sub.attribution {
-        let vals = [
-            &a.utm_source,
-            &a.utm_medium,
-            &a.utm_campaign,
-            &a.utm_term,
-            &a.utm_content,
-            &a.click_id,
-        ];
+        let vals = [&a.utm_source, &a.utm_medium, &a.utm_campaign, &a.utm_term, &a.utm_content, &a.click_id];
         if vals.iter().any(|v| v.as_ref().is_some_and(|s| s.chars().count() > 500)) {
             return Err(LeadError::InvalidAttribution);
         }
@@ -548,11 +520,7 @@ pub fn validate(
 
 type SplitFields = (Map<String, Value>, BTreeMap<String, Value>, Contacts);
 
-fn check_fields(
-    vertical: &Vertical,
-    fields: &Map<String, Value>,
-    country: &str,
-) -> Result<SplitFields, LeadError> {
+fn check_fields(vertical: &Vertical, fields: &Map<String, Value>, country: &str) -> Result<SplitFields, LeadError> {
     // Unknown keys first: they are the most common client bug.
     let mut unknown: Vec<&String> = fields.keys().filter(|k| vertical.field(k).is_none()).collect();
     unknown.sort();
@@ -569,10 +537,7 @@ fn check_fields(
             _ if def.required => return Err(LeadError::MissingField(key.to_owned())),
             _ => continue,
         };
-        let type_err = |expected| LeadError::InvalidFieldType {
-            key: key.to_owned(),
-            expected,
-        };
+        let type_err = |expected| LeadError::InvalidFieldType { key: key.to_owned(), expected };
         let normalised = match def.kind {
             FieldType::Text => {
                 let s = value.as_str().ok_or_else(|| type_err("a string"))?.trim();
@@ -602,10 +567,7 @@ fn check_fields(
             FieldType::Select => {
                 let s = value.as_str().ok_or_else(|| type_err("a string"))?.trim();
                 if !def.options.iter().any(|o| o == s) {
-                    return Err(LeadError::InvalidOption {
-                        key: key.to_owned(),
-                        options: def.options.join(", "),
-                    });
+                    return Err(LeadError::InvalidOption { key: key.to_owned(), options: def.options.join(", ") });
                 }
                 Value::String(s.to_owned())
             }
@@ -627,17 +589,13 @@ fn check_fields(
             }
             FieldType::Date => {
                 let s = value.as_str().ok_or_else(|| type_err("a string"))?.trim();
-                let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .map_err(|_| LeadError::InvalidDate(key.to_owned()))?;
+                let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| LeadError::InvalidDate(key.to_owned()))?;
                 Value::String(d.format("%Y-%m-%d").to_string())
             }
             FieldType::Zip => {
                 let s = value.as_str().ok_or_else(|| type_err("a string"))?;
-                let probe = GeoInput {
-                    country: country.to_owned(),
-                    postal_code: Some(s.to_owned()),
-                    ..GeoInput::default()
-                };
+                let probe =
+                    GeoInput { country: country.to_owned(), postal_code: Some(s.to_owned()), ..GeoInput::default() };
                 let g = geo::validate(&probe).map_err(|_| LeadError::InvalidZip(key.to_owned()))?;
                 Value::String(g.postal_code.unwrap_or_default())
             }
@@ -653,9 +611,7 @@ fn check_fields(
 
 /// keccak-256 of the canonical JSON of the PII (keys sorted, no spaces).
 pub fn pii_hash(pii: &BTreeMap<String, Value>) -> [u8; 32] {
-    let canonical = canonical_json(&Value::Object(
-        pii.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-    ));
+    let canonical = canonical_json(&Value::Object(pii.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
     keccak256(canonical.as_bytes())
 }
 
@@ -716,10 +672,7 @@ mod tests {
     fn canonical_json_sorts_keys() {
         let v: Value = serde_json::json!({"b": 1, "a": {"d": [1, {"z": 0, "y": 1}], "c": "x"}});
         assert_eq!(canonical_json(&v), r#"{"a":{"c":"x","d":[1,{"y":1,"z":0}]},"b":1}"#);
-        assert_eq!(
-            hex_of(&keccak256(b"")),
-            "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
-        );
+        assert_eq!(hex_of(&keccak256(b"")), "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
     }
 
     fn hex_of(b: &[u8]) -> String {

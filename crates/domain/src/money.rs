@@ -106,8 +106,7 @@ impl Money {
         if int.is_empty() && frac.is_empty() {
             return Err(MoneyError::Malformed);
         }
-        if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit())
-        {
+        if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
             return Err(MoneyError::Malformed);
         }
         if s.ends_with('.') && frac.is_empty() && s.contains('.') && int.is_empty() {
@@ -118,20 +117,14 @@ impl Money {
         }
         let mut units: i64 = 0;
         for b in int.bytes() {
-            units = units
-                .checked_mul(10)
-                .and_then(|u| u.checked_add(i64::from(b - b'0')))
-                .ok_or(MoneyError::Overflow)?;
+            units =
+                units.checked_mul(10).and_then(|u| u.checked_add(i64::from(b - b'0'))).ok_or(MoneyError::Overflow)?;
         }
         let mut micros: i64 = 0;
         for (i, b) in frac.bytes().enumerate() {
             micros += i64::from(b - b'0') * 10_i64.pow(5 - i as u32);
         }
-        units
-            .checked_mul(MICROS_PER_UNIT)
-            .and_then(|u| u.checked_add(micros))
-            .map(Money)
-            .ok_or(MoneyError::Overflow)
+        units.checked_mul(MICROS_PER_UNIT).and_then(|u| u.checked_add(micros)).map(Money).ok_or(MoneyError::Overflow)
     }
 }
 
@@ -193,10 +186,7 @@ mod tests {
         assert_eq!(Money::parse("."), Err(MoneyError::Malformed));
         assert_eq!(Money::parse("1.2.3"), Err(MoneyError::Malformed));
         assert_eq!(Money::parse("+1"), Err(MoneyError::Malformed));
-        assert_eq!(
-            Money::parse("99999999999999999999"),
-            Err(MoneyError::Overflow)
-        );
+        assert_eq!(Money::parse("99999999999999999999"), Err(MoneyError::Overflow));
     }
 
     #[test]

@@ -75,11 +75,7 @@ pub struct Breakdown {
 impl Breakdown {
     /// Sum of the buckets.
     pub fn total(&self) -> u32 {
-        self.consent_freshness
-            + self.geo_completeness
-            + self.contact_completeness
-            + self.field_richness
-            + self.source
+        self.consent_freshness + self.geo_completeness + self.contact_completeness + self.field_richness + self.source
     }
 }
 
@@ -121,10 +117,10 @@ pub fn geo_completeness(g: &geo::Geo) -> u32 {
     if g.postal_code.is_some() {
         pts += 600;
     }
-    if let (Some(p), Some(r)) = (&g.postal_code, &g.region) {
-        if geo::postal_matches_region(&g.country, p, r) == Some(true) {
-            pts += 600;
-        }
+    if let (Some(p), Some(r)) = (&g.postal_code, &g.region)
+        && geo::postal_matches_region(&g.country, p, r) == Some(true)
+    {
+        pts += 600;
     }
     pts
 }
@@ -163,11 +159,7 @@ pub fn score(lead: &ValidLead, now: DateTime<Utc>) -> Score {
         source: source_points(lead.source),
     };
     let value = breakdown.total();
-    Score {
-        value,
-        tier: Tier::of(value),
-        breakdown,
-    }
+    Score { value, tier: Tier::of(value), breakdown }
 }
 
 #[cfg(test)]

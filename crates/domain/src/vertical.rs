@@ -234,10 +234,7 @@ impl Catalog {
             for d in &chain {
                 for f in &d.fields {
                     if fields.iter().any(|g| g.key == f.key) {
-                        return Err(CatalogError::DuplicateField {
-                            slug: slug.clone(),
-                            key: f.key.clone(),
-                        });
+                        return Err(CatalogError::DuplicateField { slug: slug.clone(), key: f.key.clone() });
                     }
                     fields.push(f.clone());
                 }
@@ -252,13 +249,7 @@ impl Catalog {
             }
             by_slug.insert(
                 slug.clone(),
-                Vertical {
-                    depth: chain.len(),
-                    root: chain[0].slug.clone(),
-                    fields,
-                    compliance,
-                    def,
-                },
+                Vertical { depth: chain.len(), root: chain[0].slug.clone(), fields, compliance, def },
             );
         }
         let mut aliases = HashMap::new();
@@ -267,19 +258,12 @@ impl Catalog {
                 aliases.insert(a.clone(), v.def.slug.clone());
             }
         }
-        Ok(Self {
-            by_slug,
-            aliases,
-            children,
-            order,
-        })
+        Ok(Self { by_slug, aliases, children, order })
     }
 
     /// A vertical by slug or alias.
     pub fn get(&self, slug: &str) -> Option<&Vertical> {
-        self.by_slug
-            .get(slug)
-            .or_else(|| self.aliases.get(slug).and_then(|s| self.by_slug.get(s)))
+        self.by_slug.get(slug).or_else(|| self.aliases.get(slug).and_then(|s| self.by_slug.get(s)))
     }
 
     /// Every vertical, in declaration order.
@@ -393,10 +377,7 @@ mod tests {
         assert!(v.is_restricted("CU", None));
         assert_eq!(v.depth, 2);
         assert_eq!(v.root, "solar");
-        assert_eq!(
-            cat.floor_price("solar.residential", "US"),
-            Some(Money::from_micros(85_000_000))
-        );
+        assert_eq!(cat.floor_price("solar.residential", "US"), Some(Money::from_micros(85_000_000)));
         let mut sub = cat.subtree("solar");
         sub.sort();
         assert_eq!(sub, ["solar", "solar.residential"]);
@@ -406,10 +387,7 @@ mod tests {
     fn rejects_bad_trees() {
         assert_eq!(
             Catalog::new(vec![def("a.b", Some("a"), &[])]).err(),
-            Some(CatalogError::UnknownParent {
-                slug: "a.b".into(),
-                parent: "a".into()
-            })
+            Some(CatalogError::UnknownParent { slug: "a.b".into(), parent: "a".into() })
         );
         let deep = vec![
             def("a", None, &[]),
@@ -419,9 +397,6 @@ mod tests {
         ];
         assert!(matches!(Catalog::new(deep), Err(CatalogError::TooDeep(_))));
         let dup = vec![def("a", None, &["x"]), def("a.b", Some("a"), &["x"])];
-        assert!(matches!(
-            Catalog::new(dup),
-            Err(CatalogError::DuplicateField { .. })
-        ));
+        assert!(matches!(Catalog::new(dup), Err(CatalogError::DuplicateField { .. })));
     }
 }

@@ -25,8 +25,8 @@ use chrono::{DateTime, Utc};
 use leadex_core::crypto::SealedPii;
 use leadex_core::cursor::{Cursor, Direction, Page, PageRequest};
 use leadex_core::model::{
-    Account, ApiKeyInfo, Ask, AskQuery, FieldValue, IngestError, IngestLead, IngestOutcome, JobRecord,
-    LeadQuery, LeadRecord, NewApiKey, PiiAccess, Principal,
+    Account, ApiKeyInfo, Ask, AskQuery, FieldValue, IngestError, IngestLead, IngestOutcome, JobRecord, LeadQuery,
+    LeadRecord, NewApiKey, PiiAccess, Principal,
 };
 use leadex_core::ports::{Store, StoreError};
 use leadex_domain::vertical::VerticalDef;
@@ -85,12 +85,7 @@ pub fn redact_url(url: &str) -> String {
 impl StoreOptions {
     /// Options for `url` with defaults.
     pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            replica_url: None,
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-        }
+        Self { url: url.into(), replica_url: None, max_connections: 16, acquire_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -195,9 +190,7 @@ impl SqlStore {
             };
             // Fail fast on a wrong URL rather than at the first request.
             sqlx::query("SELECT 1").execute(&write).await.map_err(map_err)?;
-            Ok(Self {
-                db: Db::Postgres { write, read },
-            })
+            Ok(Self { db: Db::Postgres { write, read } })
         } else if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -222,9 +215,7 @@ impl SqlStore {
                 .max_connections(opts.max_connections.clamp(1, 8))
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_lazy_with(base.read_only(true));
-            Ok(Self {
-                db: Db::Sqlite { write, read },
-            })
+            Ok(Self { db: Db::Sqlite { write, read } })
         } else {
             Err(StoreError::Backend(format!(
                 "unsupported database URL scheme in `{}` (use postgres:// or sqlite://)",
@@ -259,10 +250,7 @@ impl SqlStore {
     /// Runs a read-only statement returning one integer (operator tools
     /// and tests: counts, sums).
     pub async fn scalar_i64(&self, sql: &'static str) -> Result<i64, StoreError> {
-        with_pool!(self, write, |p| sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(p)
-            .await
-            .map_err(map_err))
+        with_pool!(self, write, |p| sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.map_err(map_err))
     }
 }
 
@@ -270,11 +258,7 @@ impl SqlStore {
 /// ORDER BY/LIMIT, for `(created_at, id)` of table alias-less columns.
 fn keyset(page: &PageRequest, conds: &mut Vec<String>, args: &mut Vec<Arg>) -> String {
     let desc = match page.cursor {
-        Some(Cursor {
-            created_at,
-            id,
-            direction,
-        }) => {
+        Some(Cursor { created_at, id, direction }) => {
             args.push(Arg::I64(created_at));
             args.push(Arg::Uuid(id));
             let (a, b) = (args.len() - 1, args.len());
@@ -296,11 +280,7 @@ fn keyset(page: &PageRequest, conds: &mut Vec<String>, args: &mut Vec<Arg>) -> S
 }
 
 fn where_clause(conds: &[String]) -> String {
-    if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    }
+    if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) }
 }
 
 fn push(args: &mut Vec<Arg>, a: Arg) -> String {
@@ -387,13 +367,15 @@ impl Store for SqlStore {
     }
 
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
-        let row: Option<AccountRow> = with_pool!(self, write, |p| sqlx::query_as(
+        let row: Option<AccountRow> = with_pool!(self, write, |p| {
+            sqlx::query_as(
             "SELECT id, role, name, status, wallet_address, kyc_verified, daily_cap, created_at FROM accounts WHERE id = $1"
         )
         .bind(id.as_uuid())
         .fetch_optional(p)
         .await
-        .map_err(map_err))?;
+        .map_err(map_err)
+        })?;
         row.map(Account::try_from).transpose()
     }
 
@@ -405,13 +387,11 @@ impl Store for SqlStore {
             "SELECT id, role, name, status, wallet_address, kyc_verified, daily_cap, created_at FROM accounts{}{tail}",
             where_clause(&conds)
         );
-        let rows: Vec<AccountRow> = with_pool!(self, read, |p| bind_args!(
-            sqlx::query_as(AssertSqlSafe(sql.clone())),
-            args.clone()
-        )
-        .fetch_all(p)
-        .await
-        .map_err(map_err))?;
+        let rows: Vec<AccountRow> =
+            with_pool!(self, read, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
         let items = rows.into_iter().map(Account::try_from).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(page, items))
     }
@@ -480,10 +460,7 @@ impl Store for SqlStore {
             }
         });
         match row {
-            Some((k, a)) => Ok(Some(Principal {
-                account: a.try_into()?,
-                key: k.try_into()?,
-            })),
+            Some((k, a)) => Ok(Some(Principal { account: a.try_into()?, key: k.try_into()? })),
             None => Ok(None),
         }
     }
@@ -542,12 +519,11 @@ impl Store for SqlStore {
     }
 
     async fn load_verticals(&self) -> Result<Vec<VerticalDef>, StoreError> {
-        let rows: Vec<Json<Value>> = with_pool!(self, write, |p| sqlx::query_scalar(
-            "SELECT def FROM verticals ORDER BY position, slug"
-        )
-        .fetch_all(p)
-        .await
-        .map_err(map_err))?;
+        let rows: Vec<Json<Value>> =
+            with_pool!(self, write, |p| sqlx::query_scalar("SELECT def FROM verticals ORDER BY position, slug")
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
         rows.into_iter()
             .map(|Json(v)| serde_json::from_value(v).map_err(|e| StoreError::Corrupt(e.to_string())))
             .collect()
@@ -714,11 +690,7 @@ impl Store for SqlStore {
             .await
             .map_err(map_err)?;
             tx.commit().await.map_err(map_err)?;
-            Ok(Some(SealedPii {
-                key_id,
-                nonce,
-                ciphertext,
-            }))
+            Ok(Some(SealedPii { key_id, nonce, ciphertext }))
         })
     }
 
@@ -777,28 +749,34 @@ impl Store for SqlStore {
                 let k = push(&mut args, Arg::Text(key.clone()));
                 match value {
                     FieldValue::Text(s) => format!("fields ->> {k} = {}", push(&mut args, Arg::Text(s.clone()))),
-                    FieldValue::Number(n) => format!("fields -> {k} = to_jsonb({}::float8)", push(&mut args, Arg::F64(*n))),
-                    FieldValue::Bool(b) => format!("fields -> {k} = to_jsonb({}::boolean)", push(&mut args, Arg::Text(b.to_string()))),
+                    FieldValue::Number(n) => {
+                        format!("fields -> {k} = to_jsonb({}::float8)", push(&mut args, Arg::F64(*n)))
+                    }
+                    FieldValue::Bool(b) => {
+                        format!("fields -> {k} = to_jsonb({}::boolean)", push(&mut args, Arg::Text(b.to_string())))
+                    }
                 }
             } else {
                 let k = push(&mut args, Arg::Text(format!("$.\"{key}\"")));
                 match value {
-                    FieldValue::Text(s) => format!("json_extract(fields, {k}) = {}", push(&mut args, Arg::Text(s.clone()))),
+                    FieldValue::Text(s) => {
+                        format!("json_extract(fields, {k}) = {}", push(&mut args, Arg::Text(s.clone())))
+                    }
                     FieldValue::Number(n) => format!("json_extract(fields, {k}) = {}", push(&mut args, Arg::F64(*n))),
-                    FieldValue::Bool(b) => format!("json_extract(fields, {k}) = {}", push(&mut args, Arg::I64(i64::from(*b)))),
+                    FieldValue::Bool(b) => {
+                        format!("json_extract(fields, {k}) = {}", push(&mut args, Arg::I64(i64::from(*b))))
+                    }
                 }
             };
             conds.push(cond);
         }
         let tail = keyset(page, &mut conds, &mut args);
         let sql = format!("SELECT {} FROM leads{}{tail}", lead_columns(), where_clause(&conds));
-        let rows: Vec<LeadRow> = with_pool!(self, read, |p| bind_args!(
-            sqlx::query_as(AssertSqlSafe(sql.clone())),
-            args.clone()
-        )
-        .fetch_all(p)
-        .await
-        .map_err(map_err))?;
+        let rows: Vec<LeadRow> =
+            with_pool!(self, read, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
         let items = rows.into_iter().map(LeadRecord::try_from).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(page, items))
     }
@@ -817,13 +795,12 @@ impl Store for SqlStore {
     }
 
     async fn pii_access_count(&self, id: LeadId) -> Result<u64, StoreError> {
-        let n: i64 = with_pool!(self, write, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pii_access_log WHERE lead_id = $1"
-        )
-        .bind(id.as_uuid())
-        .fetch_one(p)
-        .await
-        .map_err(map_err))?;
+        let n: i64 =
+            with_pool!(self, write, |p| sqlx::query_scalar("SELECT COUNT(*) FROM pii_access_log WHERE lead_id = $1")
+                .bind(id.as_uuid())
+                .fetch_one(p)
+                .await
+                .map_err(map_err))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -886,14 +863,17 @@ impl Store for SqlStore {
     }
 
     async fn get_ask(&self, id: AskId) -> Result<Option<Ask>, StoreError> {
-        let row: Option<AskRow> = with_pool!(self, write, |p| sqlx::query_as(
+        let row: Option<AskRow> =
+            with_pool!(self, write, |p| {
+                sqlx::query_as(
             "SELECT id, seller_id, vertical, countries, regions, reserve_price, buy_now_price, auction_duration_secs,
                     daily_cap, status, expires_at, created_at, updated_at FROM asks WHERE id = $1"
         )
         .bind(id.as_uuid())
         .fetch_optional(p)
         .await
-        .map_err(map_err))?;
+        .map_err(map_err)
+            })?;
         row.map(Ask::try_from).transpose()
     }
 
@@ -919,18 +899,21 @@ impl Store for SqlStore {
                     daily_cap, status, expires_at, created_at, updated_at FROM asks{}{tail}",
             where_clause(&conds)
         );
-        let rows: Vec<AskRow> = with_pool!(self, read, |p| bind_args!(
-            sqlx::query_as(AssertSqlSafe(sql.clone())),
-            args.clone()
-        )
-        .fetch_all(p)
-        .await
-        .map_err(map_err))?;
+        let rows: Vec<AskRow> =
+            with_pool!(self, read, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
         let items = rows.into_iter().map(Ask::try_from).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(page, items))
     }
 
-    async fn seller_asks_for(&self, seller: AccountId, verticals: &[String], at: DateTime<Utc>) -> Result<Vec<Ask>, StoreError> {
+    async fn seller_asks_for(
+        &self,
+        seller: AccountId,
+        verticals: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Ask>, StoreError> {
         let mut args = vec![Arg::Uuid(seller.as_uuid()), Arg::I64(micros(at))];
         let l = in_list(&mut args, verticals.iter().cloned().map(Arg::Text));
         let sql = format!(
@@ -939,13 +922,11 @@ impl Store for SqlStore {
              WHERE seller_id = $1 AND status = 'active' AND (expires_at IS NULL OR expires_at > $2)
                AND vertical IN ({l})"
         );
-        let rows: Vec<AskRow> = with_pool!(self, write, |p| bind_args!(
-            sqlx::query_as(AssertSqlSafe(sql.clone())),
-            args.clone()
-        )
-        .fetch_all(p)
-        .await
-        .map_err(map_err))?;
+        let rows: Vec<AskRow> =
+            with_pool!(self, write, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
         rows.into_iter().map(Ask::try_from).collect()
     }
 }

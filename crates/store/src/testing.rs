@@ -56,18 +56,10 @@ impl TestDb {
                 let admin = pg_admin_url()?;
                 let name = format!("leadex_test_{}", Uuid::now_v7().simple());
                 let mut conn = PgConnection::connect(&admin).await.ok()?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut conn)
-                    .await
-                    .ok()?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.ok()?;
                 let _ = conn.close().await;
                 let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
-                Some(Self {
-                    url: format!("{base}/{name}"),
-                    engine,
-                    dir: None,
-                    pg: Some((admin, name)),
-                })
+                Some(Self { url: format!("{base}/{name}"), engine, dir: None, pg: Some((admin, name)) })
             }
         }
     }
@@ -82,10 +74,7 @@ impl TestDb {
         let store = SqlStore::connect(&StoreOptions::new(self.url.clone()))
             .await
             .unwrap_or_else(|e| panic!("test database {} unreachable: {e}", self.url));
-        store
-            .migrate()
-            .await
-            .unwrap_or_else(|e| panic!("migrations failed: {e}"));
+        store.migrate().await.unwrap_or_else(|e| panic!("migrations failed: {e}"));
         store
     }
 }
@@ -104,11 +93,10 @@ impl Drop for TestDb {
                 };
                 rt.block_on(async move {
                     if let Ok(mut conn) = PgConnection::connect(&admin).await {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(&mut conn)
-                        .await;
+                        let _ =
+                            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                                .execute(&mut conn)
+                                .await;
                         let _ = conn.close().await;
                     }
                 });

@@ -50,10 +50,7 @@ async fn issue(st: &AppState, account: &Account, req: CreateKeyRequest) -> ApiRe
     let scopes = parse_scopes(req.scopes, account.role)?;
     let name = req.name.unwrap_or_else(|| "key".into());
     let (info, key) = st.svc.issue_key(account, &name, scopes, req.expires_at).await?;
-    Ok(CreatedKey {
-        api_key: key.secret,
-        key: info.into(),
-    })
+    Ok(CreatedKey { api_key: key.secret, key: info.into() })
 }
 
 /// Create another key for the calling account (scopes within its role).
@@ -66,6 +63,15 @@ pub async fn create_my_key(
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     // A key may not mint a key with scopes it does not hold itself.
     let scopes = parse_scopes(req.scopes.clone(), auth.0.account.role)?;
+    if let Some(s) = scopes.iter().find(|s| !auth.0.account.role.allows(**s)) {
+        return Err(ApiError(
+            AppError::invalid(
+                "scope_not_allowed",
+                format!("a {} account cannot hold `{}`", auth.0.account.role, s.as_str()),
+            )
+            .with_field("scopes"),
+        ));
+    }
     if let Some(s) = scopes.iter().find(|s| !auth.0.can(**s)) {
         return Err(ApiError(
             AppError::forbidden("insufficient_scope", format!("this key cannot grant `{}`", s.as_str()))
@@ -79,7 +85,11 @@ pub async fn create_my_key(
 /// Revoke one of the calling account's keys.
 #[utoipa::path(delete, path = "/v1/me/keys/{key_id}", tag = "accounts", params(("key_id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem)), security(("api_key" = [])))]
-pub async fn revoke_my_key(State(st): State<AppState>, auth: Auth, Path(key_id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke_my_key(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(key_id): Path<String>,
+) -> ApiResult<StatusCode> {
     let key: KeyId = path_id(&key_id, "key_not_found")?;
     st.svc.revoke_key(auth.0.account.id, key).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -95,10 +105,9 @@ pub async fn create_account(
     JsonBody(req): JsonBody<CreateAccountRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedAccount>)> {
     auth.require_admin()?;
-    let role = req
-        .role
-        .parse::<Role>()
-        .map_err(|_| ApiError(AppError::invalid("invalid_role", "role must be admin, seller or buyer").with_field("role")))?;
+    let role = req.role.parse::<Role>().map_err(|_| {
+        ApiError(AppError::invalid("invalid_role", "role must be admin, seller or buyer").with_field("role"))
+    })?;
     let (account, info, key) = st.svc.create_account(role, &req.name).await?;
     Ok((
         StatusCode::CREATED,
@@ -115,7 +124,11 @@ pub async fn create_account(
 #[utoipa::path(get, path = "/v1/admin/accounts", tag = "admin",
     params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListResponse<AccountView>), (status = 403, body = Problem)), security(("api_key" = [])))]
-pub async fn list_accounts(State(st): State<AppState>, auth: Auth, q: QueryPairs) -> ApiResult<Json<ListResponse<AccountView>>> {
+pub async fn list_accounts(
+    State(st): State<AppState>,
+    auth: Auth,
+    q: QueryPairs,
+) -> ApiResult<Json<ListResponse<AccountView>>> {
     auth.require_admin()?;
     q.check(&["limit", "cursor"], false)?;
     let page = st.svc.list_accounts(&q.page()?).await?;
@@ -125,7 +138,11 @@ pub async fn list_accounts(State(st): State<AppState>, auth: Auth, q: QueryPairs
 /// One account (operator).
 #[utoipa::path(get, path = "/v1/admin/accounts/{id}", tag = "admin", params(("id" = String, Path)),
     responses((status = 200, body = AccountView), (status = 404, body = Problem)), security(("api_key" = [])))]
-pub async fn get_account(State(st): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<AccountView>> {
+pub async fn get_account(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccountView>> {
     auth.require_admin()?;
     let id: AccountId = path_id(&id, "account_not_found")?;
     Ok(Json(st.svc.account(id).await?.into()))
@@ -134,7 +151,11 @@ pub async fn get_account(State(st): State<AppState>, auth: Auth, Path(id): Path<
 /// An account's keys (operator).
 #[utoipa::path(get, path = "/v1/admin/accounts/{id}/keys", tag = "admin", params(("id" = String, Path)),
     responses((status = 200, body = Vec<KeyView>), (status = 404, body = Problem)), security(("api_key" = [])))]
-pub async fn list_keys(State(st): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Vec<KeyView>>> {
+pub async fn list_keys(
+    State(st): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<KeyView>>> {
     auth.require_admin()?;
     let id: AccountId = path_id(&id, "account_not_found")?;
     st.svc.account(id).await?;
@@ -187,7 +208,9 @@ pub async fn set_daily_cap(
     auth.require_admin()?;
     let id: AccountId = path_id(&id, "account_not_found")?;
     if req.daily_cap == Some(0) {
-        return Err(ApiError(AppError::invalid("invalid_daily_cap", "daily_cap must be at least 1").with_field("daily_cap")));
+        return Err(ApiError(
+            AppError::invalid("invalid_daily_cap", "daily_cap must be at least 1").with_field("daily_cap"),
+        ));
     }
     st.svc.set_daily_cap(id, req.daily_cap).await?;
     Ok(StatusCode::NO_CONTENT)

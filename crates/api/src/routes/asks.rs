@@ -40,7 +40,11 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/asks", tag = "asks",
     params(("vertical" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListResponse<AskView>), (status = 400, body = Problem)))]
-pub async fn list(State(st): State<AppState>, auth: MaybeAuth, q: QueryPairs) -> ApiResult<Json<ListResponse<AskView>>> {
+pub async fn list(
+    State(st): State<AppState>,
+    auth: MaybeAuth,
+    q: QueryPairs,
+) -> ApiResult<Json<ListResponse<AskView>>> {
     q.check(&["limit", "cursor", "vertical"], false)?;
     let page = q.page()?;
     let me = auth.0.map(|p| p.account.id);
@@ -56,7 +60,11 @@ pub async fn list(State(st): State<AppState>, auth: MaybeAuth, q: QueryPairs) ->
     params(("vertical" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListResponse<AskView>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("api_key" = [])))]
-pub async fn list_mine(State(st): State<AppState>, auth: Auth, q: QueryPairs) -> ApiResult<Json<ListResponse<AskView>>> {
+pub async fn list_mine(
+    State(st): State<AppState>,
+    auth: Auth,
+    q: QueryPairs,
+) -> ApiResult<Json<ListResponse<AskView>>> {
     let p = seller(&auth)?;
     q.check(&["limit", "cursor", "vertical"], false)?;
     let page = q.page()?;

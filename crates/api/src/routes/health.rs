@@ -11,10 +11,7 @@ use crate::state::AppState;
 /// The process is up.
 #[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, body = Health)))]
 pub async fn live() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-        checks: Map::new(),
-    })
+    Json(Health { status: "ok".into(), checks: Map::new() })
 }
 
 /// The process can serve: the database answers.
@@ -26,11 +23,5 @@ pub async fn ready(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
     let ok = matches!(db, Ok(Ok(())));
     checks.insert("database".into(), Value::String(if ok { "ok" } else { "unavailable" }.into()));
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (
-        status,
-        Json(Health {
-            status: if ok { "ok" } else { "unavailable" }.into(),
-            checks,
-        }),
-    )
+    (status, Json(Health { status: if ok { "ok" } else { "unavailable" }.into(), checks }))
 }

@@ -89,29 +89,15 @@ pub async fn submit_batch(
         .map(|(index, r)| match r {
             BatchItemResult::Accepted(ok) => {
                 accepted += 1;
-                BatchItem {
-                    index,
-                    status: 202,
-                    lead: Some(ok.body),
-                    error: None,
-                }
+                BatchItem { index, status: 202, lead: Some(ok.body), error: None }
             }
             BatchItemResult::Rejected(e) => {
                 let problem = ApiError(e).problem();
-                BatchItem {
-                    index,
-                    status: problem.status,
-                    lead: None,
-                    error: Some(problem),
-                }
+                BatchItem { index, status: problem.status, lead: None, error: Some(problem) }
             }
         })
         .collect();
-    Ok(Json(BatchResponse {
-        accepted,
-        rejected: items.len() - accepted,
-        items,
-    }))
+    Ok(Json(BatchResponse { accepted, rejected: items.len() - accepted, items }))
 }
 
 fn list_params(q: &QueryPairs) -> ApiResult<LeadListParams> {
@@ -126,11 +112,7 @@ fn list_params(q: &QueryPairs) -> ApiResult<LeadListParams> {
         max_price: q.string("max_price"),
         created_after: q.string("created_after"),
         created_before: q.string("created_before"),
-        fields: q
-            .0
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("field.").map(|f| (f.to_owned(), v.clone())))
-            .collect(),
+        fields: q.0.iter().filter_map(|(k, v)| k.strip_prefix("field.").map(|f| (f.to_owned(), v.clone()))).collect(),
     })
 }
 
@@ -144,7 +126,11 @@ fn list_params(q: &QueryPairs) -> ApiResult<LeadListParams> {
         ("created_after" = Option<String>, Query), ("created_before" = Option<String>, Query),
         ("limit" = Option<u32>, Query, description = "1–200, default 50"), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListResponse<LeadView>), (status = 400, body = Problem)))]
-pub async fn list(State(st): State<AppState>, _auth: MaybeAuth, q: QueryPairs) -> ApiResult<Json<ListResponse<LeadView>>> {
+pub async fn list(
+    State(st): State<AppState>,
+    _auth: MaybeAuth,
+    q: QueryPairs,
+) -> ApiResult<Json<ListResponse<LeadView>>> {
     q.check(LIST_PARAMS, true)?;
     let page = q.page()?;
     let leads = st.svc.list_leads(None, &list_params(&q)?, &page).await?;
@@ -157,7 +143,11 @@ pub async fn list(State(st): State<AppState>, _auth: MaybeAuth, q: QueryPairs) -
         ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListResponse<LeadView>), (status = 400, body = Problem), (status = 401, body = Problem)),
     security(("api_key" = [])))]
-pub async fn list_mine(State(st): State<AppState>, auth: Auth, q: QueryPairs) -> ApiResult<Json<ListResponse<LeadView>>> {
+pub async fn list_mine(
+    State(st): State<AppState>,
+    auth: Auth,
+    q: QueryPairs,
+) -> ApiResult<Json<ListResponse<LeadView>>> {
     let p = auth.require(Scope::LeadsRead)?;
     if p.account.role != Role::Seller {
         return Err(ApiError(AppError::forbidden("forbidden", "only sellers have submitted leads")));

@@ -23,11 +23,7 @@ fn node(cat: &Catalog, slug: &str) -> Option<VerticalNode> {
 #[utoipa::path(get, path = "/v1/verticals", tag = "verticals", responses((status = 200, body = VerticalTree)))]
 pub async fn tree(State(st): State<AppState>) -> Json<VerticalTree> {
     let cat = st.svc.catalog();
-    let items = cat
-        .iter()
-        .filter(|v| v.def.parent.is_none())
-        .filter_map(|v| node(cat, v.slug()))
-        .collect();
+    let items = cat.iter().filter(|v| v.def.parent.is_none()).filter_map(|v| node(cat, v.slug())).collect();
     Json(VerticalTree { items })
 }
 

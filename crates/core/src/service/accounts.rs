@@ -19,11 +19,8 @@ impl Leadex {
             return Err(AppError::unauthorized("malformed API key").with_extra("reason", "malformed"));
         }
         let hash = crypto::hash_api_key(secret);
-        let principal = self
-            .store
-            .find_api_key(&hash)
-            .await?
-            .ok_or_else(|| AppError::unauthorized("unknown API key"))?;
+        let principal =
+            self.store.find_api_key(&hash).await?.ok_or_else(|| AppError::unauthorized("unknown API key"))?;
         let now = self.clock.now();
         if principal.key.revoked_at.is_some() {
             return Err(AppError::new(crate::ErrorKind::Unauthorized, "key_revoked", "API key was revoked"));
@@ -38,7 +35,11 @@ impl Leadex {
     }
 
     /// Creates an account and its first key (default scopes of the role).
-    pub async fn create_account(&self, role: Role, name: &str) -> Result<(Account, ApiKeyInfo, GeneratedKey), AppError> {
+    pub async fn create_account(
+        &self,
+        role: Role,
+        name: &str,
+    ) -> Result<(Account, ApiKeyInfo, GeneratedKey), AppError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(AppError::invalid("invalid_name", "name must be 1–200 characters").with_field("name"));
@@ -78,7 +79,9 @@ impl Leadex {
         }
         let now = self.clock.now();
         if expires_at.is_some_and(|e| e <= now) {
-            return Err(AppError::invalid("invalid_expiry", "expires_at must be in the future").with_field("expires_at"));
+            return Err(
+                AppError::invalid("invalid_expiry", "expires_at must be in the future").with_field("expires_at")
+            );
         }
         let generated = crypto::generate_api_key();
         let key = NewApiKey {
@@ -107,10 +110,7 @@ impl Leadex {
 
     /// An account by id (404 `account_not_found`).
     pub async fn account(&self, id: AccountId) -> Result<Account, AppError> {
-        self.store
-            .get_account(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("account_not_found", "no such account"))
+        self.store.get_account(id).await?.ok_or_else(|| AppError::not_found("account_not_found", "no such account"))
     }
 
     /// Accounts, newest first.
@@ -136,7 +136,9 @@ impl Leadex {
     /// Sets the operator's daily-cap override of a seller.
     pub async fn set_daily_cap(&self, account: AccountId, cap: Option<u32>) -> Result<(), AppError> {
         if cap.is_some_and(|c| c > 1_000_000) {
-            return Err(AppError::invalid("invalid_daily_cap", "daily_cap is at most 1 000 000").with_field("daily_cap"));
+            return Err(
+                AppError::invalid("invalid_daily_cap", "daily_cap is at most 1 000 000").with_field("daily_cap")
+            );
         }
         if self.store.set_account_daily_cap(account, cap).await? {
             Ok(())

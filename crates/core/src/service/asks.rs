@@ -101,13 +101,12 @@ impl Leadex {
             let known = if countries.is_empty() {
                 geo::countries().iter().any(|c| c.regions.iter().any(|(code, _)| *code == r))
             } else {
-                countries
-                    .iter()
-                    .filter_map(|c| geo::country(c))
-                    .any(|c| c.regions.iter().any(|(code, _)| *code == r))
+                countries.iter().filter_map(|c| geo::country(c)).any(|c| c.regions.iter().any(|(code, _)| *code == r))
             };
             if !known {
-                return Err(AppError::invalid("unknown_region", format!("unknown region `{r}`")).with_field("geo.regions"));
+                return Err(
+                    AppError::invalid("unknown_region", format!("unknown region `{r}`")).with_field("geo.regions")
+                );
             }
             regions.push(r);
         }
@@ -118,7 +117,9 @@ impl Leadex {
         ask.countries = countries;
         ask.regions = regions;
         if ask.reserve_price.micros() <= 0 {
-            return Err(AppError::invalid("invalid_amount", "reserve_price must be positive").with_field("reserve_price"));
+            return Err(
+                AppError::invalid("invalid_amount", "reserve_price must be positive").with_field("reserve_price")
+            );
         }
         if ask.buy_now_price < ask.reserve_price {
             return Err(AppError::invalid("invalid_amount", "buy_now_price must not be below reserve_price")
@@ -154,9 +155,9 @@ impl Leadex {
             reserve_price: reserve,
             buy_now_price: match input.buy_now_price {
                 Some(p) => p,
-                None => reserve
-                    .bps(self.config.buy_now_bps)
-                    .ok_or_else(|| AppError::invalid("invalid_amount", "reserve_price is too large").with_field("reserve_price"))?,
+                None => reserve.bps(self.config.buy_now_bps).ok_or_else(|| {
+                    AppError::invalid("invalid_amount", "reserve_price is too large").with_field("reserve_price")
+                })?,
             },
             auction_duration_secs: input.auction_duration_secs.unwrap_or(self.config.default_auction_secs),
             daily_cap: input.daily_cap.unwrap_or(self.config.default_daily_cap),
@@ -166,7 +167,9 @@ impl Leadex {
             updated_at: now,
         };
         if ask.expires_at.is_some_and(|e| e <= now) {
-            return Err(AppError::invalid("invalid_expiry", "expires_at must be in the future").with_field("expires_at"));
+            return Err(
+                AppError::invalid("invalid_expiry", "expires_at must be in the future").with_field("expires_at")
+            );
         }
         self.check_ask(&mut ask)?;
         self.store.create_ask(&ask).await?;
@@ -176,10 +179,7 @@ impl Leadex {
     /// An ask; `None` viewer or a non-owner sees the public part only (the
     /// API decides what to render from the returned flag).
     pub async fn get_ask(&self, id: AskId) -> Result<Ask, AppError> {
-        self.store
-            .get_ask(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("ask_not_found", "no such ask"))
+        self.store.get_ask(id).await?.ok_or_else(|| AppError::not_found("ask_not_found", "no such ask"))
     }
 
     /// Applies a patch to an ask the seller owns.
@@ -200,10 +200,9 @@ impl Leadex {
         match patch.buy_now_price {
             Some(b) => ask.buy_now_price = b,
             None if reserve_changed => {
-                ask.buy_now_price = ask
-                    .reserve_price
-                    .bps(self.config.buy_now_bps)
-                    .ok_or_else(|| AppError::invalid("invalid_amount", "reserve_price is too large").with_field("reserve_price"))?;
+                ask.buy_now_price = ask.reserve_price.bps(self.config.buy_now_bps).ok_or_else(|| {
+                    AppError::invalid("invalid_amount", "reserve_price is too large").with_field("reserve_price")
+                })?;
             }
             None => {}
         }

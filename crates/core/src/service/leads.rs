@@ -12,8 +12,8 @@ use crate::crypto;
 use crate::cursor::{Page, PageRequest};
 use crate::error::{AppError, ErrorKind};
 use crate::model::{
-    Ask, FieldValue, IdempotencyClaim, IngestError, IngestLead, IngestOutcome, LeadQuery, LeadRecord,
-    LeadStatus, NewJob, PiiAccess, Principal,
+    Ask, FieldValue, IdempotencyClaim, IngestError, IngestLead, IngestOutcome, LeadQuery, LeadRecord, LeadStatus,
+    NewJob, PiiAccess, Principal,
 };
 
 /// The job kind that scores a new lead.
@@ -87,18 +87,27 @@ pub fn from_json_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, Ap
     serde_path_to_error::deserialize::<_, T>(v).map_err(json_error)
 }
 
+/// `path.name`, unless serde already ended the path with `name`.
+fn join_path(path: &str, name: &str) -> String {
+    if path == "." || path.is_empty() {
+        name.to_owned()
+    } else if path == name || path.ends_with(&format!(".{name}")) {
+        path.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
 /// Maps a serde_path_to_error failure to a problem.
 pub fn json_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> AppError {
     let path = e.path().to_string();
     let msg = e.inner().to_string();
     let (code, field) = if let Some(rest) = msg.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or_default();
-        let f = if path == "." || path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
-        ("unknown_field", f)
+        ("unknown_field", join_path(&path, name))
     } else if let Some(rest) = msg.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or_default();
-        let f = if path == "." || path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
-        ("missing_field", f)
+        ("missing_field", join_path(&path, name))
     } else if msg.starts_with("amount") {
         // Money's own parse errors (negative, sub-micro precision, …).
         ("invalid_amount", path)
@@ -132,14 +141,12 @@ impl Leadex {
         if seller.account.role != Role::Seller {
             return Err(AppError::forbidden("forbidden", "only seller accounts submit leads"));
         }
-        if let Some(k) = idempotency_key {
-            if k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(AppError::bad_request(
-                    "invalid_idempotency_key",
-                    "Idempotency-Key must be 1–255 visible ASCII characters",
-                )
-                .with_field("Idempotency-Key"));
-            }
+        if idempotency_key.is_some_and(|k| k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic())) {
+            return Err(AppError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1–255 visible ASCII characters",
+            )
+            .with_field("Idempotency-Key"));
         }
         let request_hash = crypto::sha256_hex(lead::canonical_json(&body).as_bytes());
         let sub: LeadSubmission = from_json_value(body)?;
@@ -224,13 +231,13 @@ impl Leadex {
         };
         match self.store.ingest_lead(&req).await {
             Ok(IngestOutcome::Accepted) => Ok(SubmitResult { body, replayed: false }),
-            Ok(IngestOutcome::Replayed(original)) => Ok(SubmitResult {
-                body: original,
-                replayed: true,
-            }),
+            Ok(IngestOutcome::Replayed(original)) => Ok(SubmitResult { body: original, replayed: true }),
             Err(IngestError::Duplicate(first)) => Err(AppError::conflict(
                 "duplicate_lead",
-                format!("a lead with the same phone or e-mail was submitted in this vertical within {} days", self.config.duplicate_window_days),
+                format!(
+                    "a lead with the same phone or e-mail was submitted in this vertical within {} days",
+                    self.config.duplicate_window_days
+                ),
             )
             .with_extra("duplicate_of", first.to_string())),
             Err(IngestError::DailyCapReached) => {
@@ -293,9 +300,13 @@ impl Leadex {
                     .get_ask(AskId::from_uuid(ask_id))
                     .await?
                     .filter(|a| a.seller_id == seller.account.id)
-                    .ok_or_else(|| AppError::invalid("ask_not_found", "no such ask for this seller").with_field("ask_id"))?;
+                    .ok_or_else(|| {
+                        AppError::invalid("ask_not_found", "no such ask for this seller").with_field("ask_id")
+                    })?;
                 if ask.status != "active" || ask.expires_at.is_some_and(|e| e <= now) {
-                    return Err(AppError::invalid("ask_not_active", "the ask is paused or expired").with_field("ask_id"));
+                    return Err(
+                        AppError::invalid("ask_not_active", "the ask is paused or expired").with_field("ask_id")
+                    );
                 }
                 if !lineage.contains(&ask.vertical) || !geo_ok(&ask) {
                     return Err(AppError::invalid(
@@ -327,10 +338,8 @@ impl Leadex {
                 daily_cap: cap_override.map_or(a.daily_cap, |c| c.min(a.daily_cap)),
             },
             None => {
-                let reserve = self
-                    .catalog
-                    .floor_price(&lead.vertical, &lead.geo.country)
-                    .unwrap_or(self.config.fallback_reserve);
+                let reserve =
+                    self.catalog.floor_price(&lead.vertical, &lead.geo.country).unwrap_or(self.config.fallback_reserve);
                 Terms {
                     ask_id: None,
                     reserve,
@@ -346,12 +355,10 @@ impl Leadex {
     /// Reads a lead: its seller (and operators) get the full view, everyone
     /// else the redacted one.
     pub async fn read_lead(&self, viewer: Option<&Principal>, id: LeadId) -> Result<LeadRead, AppError> {
-        let record = self
-            .store
-            .get_lead(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("lead_not_found", "no such lead"))?;
-        let full = viewer.is_some_and(|p| p.is_admin() || p.account.id == record.seller_id || record.buyer_id == Some(p.account.id));
+        let record =
+            self.store.get_lead(id).await?.ok_or_else(|| AppError::not_found("lead_not_found", "no such lead"))?;
+        let full = viewer
+            .is_some_and(|p| p.is_admin() || p.account.id == record.seller_id || record.buyer_id == Some(p.account.id));
         if record.status == LeadStatus::Rejected && !full {
             return Err(AppError::not_found("lead_not_found", "no such lead"));
         }
@@ -361,12 +368,14 @@ impl Leadex {
     /// Decrypts a lead's PII for its seller or its buyer and audits the
     /// access (SPEC §13). Anyone else gets a 404, so lead ids of other
     /// sellers cannot be probed.
-    pub async fn read_pii(&self, viewer: &Principal, id: LeadId, correlation_id: &str) -> Result<Map<String, Value>, AppError> {
-        let record = self
-            .store
-            .get_lead(id)
-            .await?
-            .ok_or_else(|| AppError::not_found("lead_not_found", "no such lead"))?;
+    pub async fn read_pii(
+        &self,
+        viewer: &Principal,
+        id: LeadId,
+        correlation_id: &str,
+    ) -> Result<Map<String, Value>, AppError> {
+        let record =
+            self.store.get_lead(id).await?.ok_or_else(|| AppError::not_found("lead_not_found", "no such lead"))?;
         let purpose = if viewer.account.id == record.seller_id {
             "seller"
         } else if record.buyer_id == Some(viewer.account.id) {
@@ -407,11 +416,9 @@ impl Leadex {
     }
 
     fn lead_query(&self, seller: Option<AccountId>, p: &LeadListParams) -> Result<LeadQuery, AppError> {
-        let bad = |field: &str, code: &'static str, detail: String| AppError::bad_request(code, detail).with_field(field);
-        let mut q = LeadQuery {
-            seller_id: seller,
-            ..LeadQuery::default()
-        };
+        let bad =
+            |field: &str, code: &'static str, detail: String| AppError::bad_request(code, detail).with_field(field);
+        let mut q = LeadQuery { seller_id: seller, ..LeadQuery::default() };
         let vertical = match &p.vertical {
             Some(v) => {
                 let vert = self
@@ -428,9 +435,9 @@ impl Leadex {
             None => None,
         };
         q.statuses = match &p.status {
-            Some(s) => Some(vec![LeadStatus::parse(s).ok_or_else(|| {
-                bad("status", "invalid_status", format!("unknown status `{s}`"))
-            })?]),
+            Some(s) => Some(vec![
+                LeadStatus::parse(s).ok_or_else(|| bad("status", "invalid_status", format!("unknown status `{s}`")))?,
+            ]),
             None => {
                 q.hide_rejected = seller.is_none();
                 None
@@ -450,9 +457,7 @@ impl Leadex {
         q.min_score = p.min_score;
         q.max_score = p.max_score;
         let money = |name: &str, v: &Option<String>| -> Result<Option<Money>, AppError> {
-            v.as_ref()
-                .map(|s| Money::parse(s).map_err(|e| bad(name, "invalid_amount", e.to_string())))
-                .transpose()
+            v.as_ref().map(|s| Money::parse(s).map_err(|e| bad(name, "invalid_amount", e.to_string()))).transpose()
         };
         q.min_price = money("min_price", &p.min_price)?;
         q.max_price = money("max_price", &p.max_price)?;

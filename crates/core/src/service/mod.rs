@@ -77,13 +77,7 @@ impl Leadex {
             defs = store.load_verticals().await?;
         }
         let catalog = Catalog::new(defs).map_err(AppError::internal)?;
-        Ok(Self {
-            store,
-            catalog: Arc::new(catalog),
-            cipher: Arc::new(cipher),
-            clock,
-            config: Arc::new(config),
-        })
+        Ok(Self { store, catalog: Arc::new(catalog), cipher: Arc::new(cipher), clock, config: Arc::new(config) })
     }
 
     /// The vertical catalogue.
