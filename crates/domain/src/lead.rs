@@ -455,7 +455,14 @@ pub fn validate(catalog: &Catalog, sub: &LeadSubmission, now: DateTime<Utc>) -> 
     let geo_result = geo::validate(&sub.geo);
     let country =
         geo_result.as_ref().map(|g| g.country.clone()).unwrap_or_else(|_| sub.geo.country.trim().to_ascii_uppercase());
-    let (public_fields, pii_fields, contacts) = check_fields(vertical, &sub.fields, &country)?;
+    // A national-format phone or a zip field cannot be checked without a
+    // known country: then the geo error is the one to report.
+    let country_error = geo_result.as_ref().err().filter(|e| matches!(e, GeoError::UnknownCountry(_)));
+    let (public_fields, pii_fields, contacts) =
+        check_fields(vertical, &sub.fields, &country).map_err(|e| match (&e, country_error) {
+            (LeadError::InvalidPhone(_) | LeadError::InvalidZip(_), Some(g)) => LeadError::Geo(g.clone()),
+            _ => e,
+        })?;
 
     // 3. geo valid and not restricted.
     let geo = geo_result?;
@@ -673,6 +680,117 @@ mod tests {
         let v: Value = serde_json::json!({"b": 1, "a": {"d": [1, {"z": 0, "y": 1}], "c": "x"}});
         assert_eq!(canonical_json(&v), r#"{"a":{"c":"x","d":[1,{"y":1,"z":0}]},"b":1}"#);
         assert_eq!(hex_of(&keccak256(b"")), "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+    }
+
+    fn catalog() -> Catalog {
+        Catalog::new(crate::catalog::seed()).expect("seed catalogue is valid")
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z").map(|t| t.with_timezone(&Utc)).expect("valid time")
+    }
+
+    fn submission() -> LeadSubmission {
+        serde_json::from_value(serde_json::json!({
+            "vertical": "solar.residential",
+            "geo": {"country": "us", "region": "ca", "postal_code": "90210", "city": "Beverly Hills"},
+            "fields": {
+                "full_name": " Jane Doe ", "email": "Jane.Doe+ads@Example.com", "phone": "(415) 555-2671",
+                "own_or_rent": "own", "roof_type": "asphalt_shingle", "electric_bill": "200_300",
+                "timeline": "within_1_month", "sqft": 1800
+            },
+            "source": "form",
+            "consent": {"tcpa_at": "2026-11-29T10:00:00Z", "text": "I agree", "proof_url": "https://cert.example/1"}
+        }))
+        .expect("well-formed submission")
+    }
+
+    #[test]
+    fn a_valid_submission_is_normalised_and_split() {
+        let v = validate(&catalog(), &submission(), now()).expect("valid");
+        assert_eq!(v.vertical, "solar.residential");
+        assert_eq!(v.root_vertical, "solar");
+        assert_eq!(v.geo.country, "US");
+        assert_eq!(v.geo.region.as_deref(), Some("CA"));
+        assert_eq!(v.pii_fields["full_name"], "Jane Doe");
+        assert_eq!(v.pii_fields["phone"], "+14155552671");
+        assert!(v.public_fields.get("email").is_none() && v.public_fields.get("phone").is_none());
+        assert_eq!(v.public_fields["roof_type"], "asphalt_shingle");
+        assert_eq!(v.contacts.email.as_deref(), Some("jane.doe@example.com"));
+        assert_eq!(v.contacts.phone.as_deref(), Some("+14155552671"));
+        assert!(v.has_phone && v.has_email);
+    }
+
+    #[test]
+    fn the_full_score_of_a_worked_example() {
+        let v = validate(&catalog(), &submission(), now()).expect("valid");
+        let s = crate::score::score(&v, now());
+        // Consent 2 h old: 2 000. Region + ZIP + ZIP in CA: 2 000. Phone and
+        // e-mail: 2 000. Five non-PII fields filled (own_or_rent, roof_type,
+        // electric_bill, timeline, sqft): 2 000. Form: 2 000.
+        assert_eq!(s.breakdown.consent_freshness, 2_000);
+        assert_eq!(s.breakdown.geo_completeness, 2_000);
+        assert_eq!(s.breakdown.contact_completeness, 2_000);
+        assert_eq!(s.breakdown.field_richness, 2_000);
+        assert_eq!(s.breakdown.source, 2_000);
+        assert_eq!((s.value, s.tier), (10_000, crate::score::Tier::Premium));
+    }
+
+    #[test]
+    fn each_check_fails_with_its_code_in_spec_order() {
+        let cat = catalog();
+        type Mutation = fn(&mut LeadSubmission);
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("unknown_vertical", |s| s.vertical = "nope".into()),
+            ("invalid_source", |s| s.source = "fax".into()),
+            ("unknown_field", |s| {
+                s.fields.insert("colour".into(), Value::from("red"));
+            }),
+            ("missing_field", |s| {
+                s.fields.remove("roof_type");
+            }),
+            ("invalid_option", |s| {
+                s.fields.insert("roof_type".into(), Value::from("straw"));
+            }),
+            ("invalid_field_type", |s| {
+                s.fields.insert("sqft".into(), Value::from("big"));
+            }),
+            ("invalid_email", |s| {
+                s.fields.insert("email".into(), Value::from("jane@"));
+            }),
+            ("invalid_phone", |s| {
+                s.fields.insert("phone".into(), Value::from("123"));
+            }),
+            ("postal_region_mismatch", |s| s.geo.region = Some("NY".into())),
+            ("unknown_country", |s| s.geo.country = "ZZ".into()),
+            ("consent_required", |s| s.consent = None),
+            ("consent_expired", |s| {
+                if let Some(c) = s.consent.as_mut() {
+                    c.tcpa_at -= Duration::days(31);
+                }
+            }),
+        ];
+        for (code, mutate) in cases {
+            let mut sub = submission();
+            mutate(&mut sub);
+            let err = validate(&cat, &sub, now()).expect_err(code);
+            assert_eq!(err.code(), code, "{err}");
+        }
+        // A schema error is reported before a geo error.
+        let mut sub = submission();
+        sub.geo.region = Some("ZZ".into());
+        sub.fields.insert("roof_type".into(), Value::from("straw"));
+        assert_eq!(validate(&cat, &sub, now()).map_err(|e| e.code()), Err("invalid_option"));
+    }
+
+    #[test]
+    fn restricted_geos_are_refused() {
+        let cat = catalog();
+        let Some(v) = cat.iter().find(|v| !v.compliance.restricted_geos.is_empty()) else {
+            return;
+        };
+        let geo = v.compliance.restricted_geos[0].clone();
+        assert!(v.is_restricted(geo.split('-').next().unwrap_or(""), geo.split('-').nth(1)));
     }
 
     fn hex_of(b: &[u8]) -> String {

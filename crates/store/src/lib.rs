@@ -116,6 +116,15 @@ macro_rules! with_pool {
             Db::Postgres { read: $pool, .. } => $body,
         }
     };
+    // Reads that must see the latest commit (read-your-writes): on
+    // PostgreSQL the primary, on SQLite the readers (WAL readers see every
+    // committed transaction, and they never queue behind the one writer).
+    ($self:expr, fresh, |$pool:ident| $body:expr) => {
+        match &$self.db {
+            Db::Sqlite { read: $pool, .. } => $body,
+            Db::Postgres { write: $pool, .. } => $body,
+        }
+    };
 }
 
 /// Binds a list of dynamic arguments onto a query.
@@ -367,7 +376,7 @@ impl Store for SqlStore {
     }
 
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
-        let row: Option<AccountRow> = with_pool!(self, write, |p| {
+        let row: Option<AccountRow> = with_pool!(self, fresh, |p| {
             sqlx::query_as(
             "SELECT id, role, name, status, wallet_address, kyc_verified, daily_cap, created_at FROM accounts WHERE id = $1"
         )
@@ -429,7 +438,7 @@ impl Store for SqlStore {
     async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<Principal>, StoreError> {
         // Authentication reads the primary: a key created a moment ago on
         // another process must work at once.
-        let row: Option<(KeyRow, AccountRow)> = with_pool!(self, write, |p| {
+        let row: Option<(KeyRow, AccountRow)> = with_pool!(self, fresh, |p| {
             let r = sqlx::query(
                 "SELECT k.id AS k_id, k.account_id AS k_account_id, k.prefix AS k_prefix, k.name AS k_name,
                         k.scopes AS k_scopes, k.created_at AS k_created_at, k.expires_at AS k_expires_at,
@@ -466,7 +475,7 @@ impl Store for SqlStore {
     }
 
     async fn list_api_keys(&self, account: AccountId) -> Result<Vec<ApiKeyInfo>, StoreError> {
-        let rows: Vec<KeyRow> = with_pool!(self, write, |p| sqlx::query_as(
+        let rows: Vec<KeyRow> = with_pool!(self, fresh, |p| sqlx::query_as(
             "SELECT id, account_id, prefix, name, scopes, created_at, expires_at, revoked_at
              FROM api_keys WHERE account_id = $1 ORDER BY created_at DESC, id DESC"
         )
@@ -520,7 +529,7 @@ impl Store for SqlStore {
 
     async fn load_verticals(&self) -> Result<Vec<VerticalDef>, StoreError> {
         let rows: Vec<Json<Value>> =
-            with_pool!(self, write, |p| sqlx::query_scalar("SELECT def FROM verticals ORDER BY position, slug")
+            with_pool!(self, fresh, |p| sqlx::query_scalar("SELECT def FROM verticals ORDER BY position, slug")
                 .fetch_all(p)
                 .await
                 .map_err(map_err))?;
@@ -656,7 +665,7 @@ impl Store for SqlStore {
 
     async fn get_lead(&self, id: LeadId) -> Result<Option<LeadRecord>, StoreError> {
         let sql = format!("SELECT {} FROM leads WHERE id = $1", lead_columns());
-        let row: Option<LeadRow> = with_pool!(self, write, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+        let row: Option<LeadRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
             .bind(id.as_uuid())
             .fetch_optional(p)
             .await
@@ -782,7 +791,7 @@ impl Store for SqlStore {
     }
 
     async fn jobs_for_lead(&self, id: LeadId) -> Result<Vec<JobRecord>, StoreError> {
-        let rows: Vec<JobRow> = with_pool!(self, write, |p| sqlx::query_as(
+        let rows: Vec<JobRow> = with_pool!(self, fresh, |p| sqlx::query_as(
             "SELECT id, kind, vertical, payload, status, attempts, max_attempts, run_at, last_error,
                     correlation_id, dedupe_key, created_at
              FROM jobs WHERE lead_id = $1 ORDER BY created_at, id"
@@ -796,7 +805,7 @@ impl Store for SqlStore {
 
     async fn pii_access_count(&self, id: LeadId) -> Result<u64, StoreError> {
         let n: i64 =
-            with_pool!(self, write, |p| sqlx::query_scalar("SELECT COUNT(*) FROM pii_access_log WHERE lead_id = $1")
+            with_pool!(self, fresh, |p| sqlx::query_scalar("SELECT COUNT(*) FROM pii_access_log WHERE lead_id = $1")
                 .bind(id.as_uuid())
                 .fetch_one(p)
                 .await
@@ -863,9 +872,8 @@ impl Store for SqlStore {
     }
 
     async fn get_ask(&self, id: AskId) -> Result<Option<Ask>, StoreError> {
-        let row: Option<AskRow> =
-            with_pool!(self, write, |p| {
-                sqlx::query_as(
+        let row: Option<AskRow> = with_pool!(self, fresh, |p| {
+            sqlx::query_as(
             "SELECT id, seller_id, vertical, countries, regions, reserve_price, buy_now_price, auction_duration_secs,
                     daily_cap, status, expires_at, created_at, updated_at FROM asks WHERE id = $1"
         )
@@ -873,7 +881,7 @@ impl Store for SqlStore {
         .fetch_optional(p)
         .await
         .map_err(map_err)
-            })?;
+        })?;
         row.map(Ask::try_from).transpose()
     }
 
@@ -923,7 +931,7 @@ impl Store for SqlStore {
                AND vertical IN ({l})"
         );
         let rows: Vec<AskRow> =
-            with_pool!(self, write, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+            with_pool!(self, fresh, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
                 .fetch_all(p)
                 .await
                 .map_err(map_err))?;
