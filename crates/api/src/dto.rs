@@ -363,6 +363,8 @@ pub struct LeadView {
 impl LeadView {
     /// Renders `r`, redacted unless `full`.
     pub fn new(r: LeadRecord, full: bool) -> Self {
+        use leadex_core::model::LeadStatus;
+        let closed = matches!(r.status, LeadStatus::Sold | LeadStatus::Unsold | LeadStatus::Expired);
         let geo = GeoView {
             country: r.geo.country,
             region: r.geo.region,
@@ -387,7 +389,8 @@ impl LeadView {
                 duration_secs: r.auction_duration_secs,
                 bid_count: r.bid_count,
                 seed_hash: r.seed_hash.map(hex::encode),
-                seed: r.seed.map(hex::encode),
+                // Sealed until the auction is over (SPEC §6).
+                seed: r.seed.filter(|_| closed).map(hex::encode),
             },
             sold_price: r.sold_price.map(|p| p.to_string()),
             created_at: r.created_at,
@@ -443,6 +446,16 @@ pub struct JobView {
     pub payload: Value,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Worker holding it (or that last ran it).
+    pub locked_by: Option<String>,
+    /// Lease end while running.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Start of the last attempt.
+    pub started_at: Option<DateTime<Utc>>,
+    /// End of the last attempt.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Dedupe key.
+    pub dedupe_key: Option<String>,
 }
 
 impl From<JobRecord> for JobView {
@@ -459,6 +472,50 @@ impl From<JobRecord> for JobView {
             correlation_id: j.correlation_id,
             payload: j.payload,
             created_at: j.created_at,
+            locked_by: j.locked_by,
+            locked_until: j.locked_until,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+            dedupe_key: j.dedupe_key,
+        }
+    }
+}
+
+/// Jobs of one kind in one status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueDepthView {
+    /// Kind.
+    pub kind: String,
+    /// Status.
+    pub status: String,
+    /// Jobs.
+    pub count: u64,
+}
+
+/// `GET /v1/admin/queues`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueStatsView {
+    /// Depth per kind and status (done jobs excluded).
+    pub depths: Vec<QueueDepthView>,
+    /// Jobs ready to run now.
+    pub ready: u64,
+    /// Jobs scheduled for later.
+    pub scheduled: u64,
+    /// Age of the oldest ready job, seconds (queue lag).
+    pub oldest_ready_age_secs: f64,
+}
+
+impl From<leadex_core::model::QueueStats> for QueueStatsView {
+    fn from(s: leadex_core::model::QueueStats) -> Self {
+        Self {
+            depths: s
+                .depths
+                .into_iter()
+                .map(|d| QueueDepthView { kind: d.kind, status: d.status, count: d.count })
+                .collect(),
+            ready: s.ready,
+            scheduled: s.scheduled,
+            oldest_ready_age_secs: s.oldest_ready_age_secs,
         }
     }
 }

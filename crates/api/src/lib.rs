@@ -119,7 +119,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Builds the router over `state`; `metrics` renders `/metrics` when given.
 pub fn router(state: AppState, metrics: Option<MetricsRender>) -> Router {
-    use routes::{accounts, asks, health, leads, verticals};
+    use routes::{accounts, asks, health, jobs, leads, verticals};
     let ctx = Arc::new(Ctx {
         in_flight: Arc::new(Semaphore::new(state.http.max_in_flight)),
         timeout: state.http.request_timeout,
@@ -139,6 +139,10 @@ pub fn router(state: AppState, metrics: Option<MetricsRender>) -> Router {
         .route("/v1/admin/accounts/{id}/keys", get(accounts::list_keys).post(accounts::create_key))
         .route("/v1/admin/accounts/{id}/keys/{key_id}", axum::routing::delete(accounts::revoke_key))
         .route("/v1/admin/accounts/{id}/daily-cap", put(accounts::set_daily_cap))
+        .route("/v1/admin/jobs", get(jobs::list))
+        .route("/v1/admin/jobs/{id}", get(jobs::get).delete(jobs::delete))
+        .route("/v1/admin/jobs/{id}/retry", post(jobs::retry))
+        .route("/v1/admin/queues", get(jobs::stats))
         .route("/v1/leads", get(leads::list).post(leads::submit))
         .route("/v1/leads:batch", post(leads::submit_batch))
         .route("/v1/leads/{id}", get(leads::get))

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::dto;
 use crate::problem::Problem;
-use crate::routes::{accounts, asks, health, leads, verticals};
+use crate::routes::{accounts, asks, health, jobs, leads, verticals};
 
 struct SecurityAddon;
 
@@ -42,6 +42,7 @@ impl utoipa::Modify for SecurityAddon {
         leads::submit, leads::submit_batch, leads::list, leads::list_mine, leads::get, leads::pii, leads::jobs,
         asks::create, asks::list, asks::list_mine, asks::get, asks::update, asks::delete,
         verticals::tree, verticals::get,
+        jobs::list, jobs::get, jobs::retry, jobs::delete, jobs::stats,
     ),
     components(schemas(Problem, dto::LeadView, dto::AskView, dto::AccountView, dto::KeyView, dto::JobView)),
     modifiers(&SecurityAddon),

@@ -98,6 +98,42 @@ pub struct LimitsSettings {
     pub default_auction_secs: u32,
 }
 
+/// `[queue]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct QueueSettings {
+    /// Jobs running at once per worker process.
+    pub concurrency: usize,
+    /// Jobs claimed per round trip.
+    pub batch: u32,
+    /// Lease length.
+    pub lease_secs: u64,
+    /// Fallback poll.
+    pub poll_ms: u64,
+    /// First retry delay.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_secs: u64,
+    /// Reaper period.
+    pub reap_interval_secs: u64,
+    /// Running jobs per vertical across all workers.
+    pub default_vertical_limit: u32,
+    /// Per-vertical overrides.
+    #[serde(default)]
+    pub vertical_limits: std::collections::HashMap<String, u32>,
+    /// Per-kind limits per process.
+    #[serde(default)]
+    pub kind_limits: std::collections::HashMap<String, usize>,
+}
+
+/// `[scoring]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ScoringSettings {
+    /// External scorer endpoint (empty: local score only).
+    pub external_url: String,
+    /// Its timeout.
+    pub timeout_ms: u64,
+}
+
 /// `[log]`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct LogSettings {
@@ -124,6 +160,10 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     /// Limits.
     pub limits: LimitsSettings,
+    /// Job queue.
+    pub queue: QueueSettings,
+    /// Quality scoring.
+    pub scoring: ScoringSettings,
     /// Logging.
     pub log: LogSettings,
 }
@@ -166,6 +206,13 @@ impl Settings {
         }
         if !(10..=600).contains(&self.limits.default_auction_secs) {
             bail!("limits.default_auction_secs must be 10–600");
+        }
+        let q = &self.queue;
+        if q.concurrency == 0 || q.batch == 0 || q.lease_secs == 0 || q.poll_ms == 0 || q.default_vertical_limit == 0 {
+            bail!("queue.concurrency, batch, lease_secs, poll_ms and default_vertical_limit must be ≥ 1");
+        }
+        if !self.scoring.external_url.is_empty() && !self.scoring.external_url.starts_with("http") {
+            bail!("scoring.external_url must be an http(s) URL");
         }
         if !["json", "pretty"].contains(&self.log.format.as_str()) {
             bail!("log.format must be json or pretty");

@@ -18,6 +18,8 @@ use leadex_core::clock::Clock;
 use leadex_core::crypto::PiiCipher;
 use leadex_core::service::ServiceConfig;
 use leadex_store::{SqlStore, StoreOptions};
+use leadex_worker::handlers::{self, ExternalScorer};
+use leadex_worker::{Worker, WorkerConfig};
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
@@ -95,7 +97,7 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         default_auction_secs: settings.limits.default_auction_secs,
         ..ServiceConfig::default()
     };
-    let svc = Leadex::start(store.clone(), cipher, clock, config)
+    let svc = Leadex::start(store.clone(), store.clone(), cipher, clock, config)
         .await
         .map_err(|e| anyhow::anyhow!("starting services: {e}"))?;
     tracing::info!(engine = store.engine(), verticals = svc.catalog().len(), "leadex ready");
@@ -103,6 +105,32 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
 }
 
 impl App {
+    /// A worker with every pipeline handler, configured from `queue.*`.
+    pub fn worker(&self) -> Arc<Worker> {
+        let q = &self.settings.queue;
+        let cfg = WorkerConfig {
+            concurrency: q.concurrency,
+            batch: q.batch,
+            lease: Duration::from_secs(q.lease_secs),
+            poll_interval: Duration::from_millis(q.poll_ms),
+            backoff_base: Duration::from_millis(q.backoff_base_ms),
+            backoff_max: Duration::from_secs(q.backoff_max_secs),
+            default_vertical_limit: q.default_vertical_limit,
+            vertical_limits: q.vertical_limits.clone(),
+            kind_limits: q.kind_limits.clone(),
+            reap_interval: Duration::from_secs(q.reap_interval_secs.max(1)),
+            ..WorkerConfig::default()
+        };
+        let external = (!self.settings.scoring.external_url.is_empty()).then(|| {
+            ExternalScorer::new(
+                self.settings.scoring.external_url.clone(),
+                Duration::from_millis(self.settings.scoring.timeout_ms),
+            )
+        });
+        let worker = Worker::new(self.store.clone(), self.svc.clock().clone(), self.svc.jobs_notify().clone(), cfg);
+        Arc::new(handlers::pipeline(worker, &self.svc, external))
+    }
+
     /// The HTTP router.
     pub fn router(&self, metrics: Option<MetricsRender>) -> axum::Router {
         let state = AppState {

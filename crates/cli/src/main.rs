@@ -36,6 +36,8 @@ enum Command {
     Run,
     /// API only.
     Serve,
+    /// Job workers only.
+    Work,
     /// Seeded accounts, an ask and a stream of synthetic leads.
     Demo {
         /// Milliseconds between synthetic leads.
@@ -79,18 +81,32 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
-async fn serve(app: &App, extra: Option<tokio::task::JoinHandle<()>>) -> anyhow::Result<()> {
+/// Runs the API (when `api`) and a worker (when `work`) until a shutdown
+/// signal, then stops both gracefully.
+async fn run(app: &App, api: bool, work: bool, extra: Option<tokio::task::JoinHandle<()>>) -> anyhow::Result<()> {
     let metrics = telemetry::init_metrics();
-    let listener = TcpListener::bind(&app.settings.server.bind)
-        .await
-        .with_context(|| format!("binding {}", app.settings.server.bind))?;
-    tracing::info!(addr = %listener.local_addr()?, "listening");
-    let r = app.serve(listener, metrics, shutdown_signal()).await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = work.then(|| tokio::spawn(app.worker().run(stop_rx.clone())));
+    let result = if api {
+        let listener = TcpListener::bind(&app.settings.server.bind)
+            .await
+            .with_context(|| format!("binding {}", app.settings.server.bind))?;
+        tracing::info!(addr = %listener.local_addr()?, workers = work, "listening");
+        app.serve(listener, metrics, shutdown_signal()).await
+    } else {
+        tracing::info!("worker only");
+        shutdown_signal().await;
+        Ok(())
+    };
+    let _ = stop_tx.send(true);
     if let Some(h) = extra {
         h.abort();
     }
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
     app.store.close().await;
-    r
+    result
 }
 
 #[tokio::main]
@@ -99,9 +115,17 @@ async fn main() -> anyhow::Result<()> {
     let s = settings(&cli)?;
     telemetry::init_logging(&s.log);
     match cli.command.unwrap_or(Command::Run) {
-        Command::Run | Command::Serve => {
+        Command::Run => {
             let app = build(s, Arc::new(SystemClock)).await?;
-            serve(&app, None).await
+            run(&app, true, true, None).await
+        }
+        Command::Serve => {
+            let app = build(s, Arc::new(SystemClock)).await?;
+            run(&app, true, false, None).await
+        }
+        Command::Work => {
+            let app = build(s, Arc::new(SystemClock)).await?;
+            run(&app, false, true, None).await
         }
         Command::Demo { every_ms } => {
             let app = build(s, Arc::new(SystemClock)).await?;
@@ -110,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
             let (_tx, rx) = tokio::sync::watch::channel(false);
             let streamer =
                 tokio::spawn(demo::stream_leads(app.clone(), seller, Duration::from_millis(every_ms.max(10)), rx));
-            serve(&app, Some(streamer)).await
+            run(&app, true, true, Some(streamer)).await
         }
         Command::Migrate => {
             let app = build(s, Arc::new(SystemClock)).await?;

@@ -205,6 +205,12 @@ pub struct LeadRecord {
     pub buyer_id: Option<AccountId>,
     /// Sale time.
     pub sold_at: Option<DateTime<Utc>>,
+    /// Whether a valid phone was given (scored without decrypting PII).
+    pub has_phone: bool,
+    /// Whether a valid e-mail was given.
+    pub has_email: bool,
+    /// Why scoring rejected it.
+    pub rejection_reason: Option<String>,
 }
 
 impl Keyed for LeadRecord {
@@ -232,6 +238,8 @@ pub struct NewJob {
     pub correlation_id: String,
     /// Unique key where the job must exist once.
     pub dedupe_key: Option<String>,
+    /// When it was enqueued.
+    pub created_at: DateTime<Utc>,
 }
 
 /// A job as stored.
@@ -261,6 +269,111 @@ pub struct JobRecord {
     pub dedupe_key: Option<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Worker holding it (or that finished it).
+    pub locked_by: Option<String>,
+    /// Lease end while running.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Start of the last attempt.
+    pub started_at: Option<DateTime<Utc>>,
+    /// End of the last attempt.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Keyed for JobRecord {
+    fn sort_key(&self) -> (i64, Uuid) {
+        (self.created_at.timestamp_micros(), self.id.as_uuid())
+    }
+}
+
+/// What a worker asks for when claiming jobs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimRequest {
+    /// Worker id (process and runtime), recorded as `locked_by`.
+    pub worker: String,
+    /// Most jobs to claim.
+    pub limit: u32,
+    /// Lease end for the claimed jobs.
+    pub lease_until: DateTime<Utc>,
+    /// Claim time (also `started_at`).
+    pub now: DateTime<Utc>,
+    /// Only these kinds (the ones with free capacity here).
+    pub kinds: Option<Vec<String>>,
+    /// Running jobs allowed per vertical across all workers.
+    pub default_vertical_limit: u32,
+    /// Per-vertical overrides.
+    pub vertical_limits: std::collections::HashMap<String, u32>,
+}
+
+impl ClaimRequest {
+    /// The limit of `vertical`.
+    pub fn vertical_limit(&self, vertical: &str) -> u32 {
+        self.vertical_limits.get(vertical).copied().unwrap_or(self.default_vertical_limit)
+    }
+}
+
+/// Where a failed attempt left its job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Queued again for `run_at`.
+    Retrying,
+    /// Out of attempts: dead-lettered.
+    Dead,
+    /// The job was no longer this worker's (lease lost).
+    Lost,
+}
+
+/// Filters of the operator job list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobFilter {
+    /// Status.
+    pub status: Option<String>,
+    /// Kind.
+    pub kind: Option<String>,
+    /// Vertical.
+    pub vertical: Option<String>,
+}
+
+/// Depth of one (kind, status) pair.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueDepth {
+    /// Kind.
+    pub kind: String,
+    /// Status.
+    pub status: String,
+    /// Jobs.
+    pub count: u64,
+}
+
+/// Queue statistics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueStats {
+    /// Depth per kind and status (done jobs excluded).
+    pub depths: Vec<QueueDepth>,
+    /// Age of the oldest job ready to run (`run_at ≤ now`), seconds.
+    pub oldest_ready_age_secs: f64,
+    /// Jobs ready to run now.
+    pub ready: u64,
+    /// Jobs scheduled for later.
+    pub scheduled: u64,
+}
+
+/// The outcome of scoring a lead, written with its auction opening.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreAndOpen {
+    /// Lead.
+    pub lead_id: LeadId,
+    /// Its score.
+    pub score: Score,
+    /// Auction start.
+    pub opened_at: DateTime<Utc>,
+    /// Auction end.
+    pub ends_at: DateTime<Utc>,
+    /// Tie-break seed (revealed at close).
+    pub seed: [u8; 32],
+    /// keccak256(seed), published now.
+    pub seed_hash: [u8; 32],
+    /// Jobs caused: `close_auction` at the end, `auto_bid` now.
+    pub jobs: Vec<NewJob>,
 }
 
 /// Idempotency claim for a submission.

@@ -8,9 +8,10 @@ use leadex_domain::{AccountId, AskId, KeyId, LeadId};
 use crate::crypto::SealedPii;
 use crate::cursor::{Page, PageRequest};
 use crate::model::{
-    Account, ApiKeyInfo, Ask, AskQuery, IngestError, IngestLead, IngestOutcome, JobRecord, LeadQuery, LeadRecord,
-    NewApiKey, PiiAccess, Principal,
+    Account, ApiKeyInfo, Ask, AskQuery, ClaimRequest, FailOutcome, IngestError, IngestLead, IngestOutcome, JobFilter,
+    JobRecord, LeadQuery, LeadRecord, NewApiKey, NewJob, PiiAccess, Principal, QueueStats, ScoreAndOpen,
 };
+use leadex_domain::JobId;
 
 /// A storage failure the caller cannot fix by changing its input.
 #[derive(Debug, thiserror::Error)]
@@ -94,4 +95,55 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         verticals: &[String],
         at: DateTime<Utc>,
     ) -> Result<Vec<Ask>, StoreError>;
+
+    /// Writes a lead's score and opens its auction, enqueueing the jobs it
+    /// causes, in one transaction; conditional on the lead being `received`
+    /// (false when it was not: already scored, or gone).
+    async fn score_and_open(&self, s: &ScoreAndOpen) -> Result<bool, StoreError>;
+    /// Moves a `received` lead to `rejected` with a reason.
+    async fn reject_lead(&self, id: LeadId, reason: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// The durable job queue (SPEC §10): claim with a lease, complete, fail with
+/// backoff into the dead-letter state, reap expired leases. Per-vertical
+/// running limits hold across every worker process.
+#[async_trait]
+pub trait JobQueue: Send + Sync + std::fmt::Debug + 'static {
+    /// Inserts jobs (a job whose dedupe key exists is skipped); returns how
+    /// many were inserted.
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<u64, StoreError>;
+    /// Claims up to `limit` ready jobs in one short transaction, respecting
+    /// per-vertical limits; marks them running under `worker` with a lease.
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<JobRecord>, StoreError>;
+    /// Extends the lease of jobs this worker still holds.
+    async fn heartbeat(&self, ids: &[JobId], worker: &str, until: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Marks jobs this worker holds done; returns how many it still held.
+    async fn complete(&self, ids: &[JobId], worker: &str, at: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Records a failed attempt: queued again at `retry_at` while attempts
+    /// remain, else dead with `error` kept.
+    async fn fail(
+        &self,
+        id: JobId,
+        worker: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<FailOutcome, StoreError>;
+    /// Gives a job back without counting the attempt (graceful shutdown).
+    async fn release(&self, id: JobId, worker: &str) -> Result<bool, StoreError>;
+    /// Returns running jobs whose lease expired to the queue (or to dead when
+    /// out of attempts); returns how many.
+    async fn reap(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// The earliest `run_at` of a queued job, if any.
+    async fn next_run_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Jobs, newest first.
+    async fn list_jobs(&self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRecord>, StoreError>;
+    /// A job by id.
+    async fn get_job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError>;
+    /// Revives a dead job: queued now with a fresh attempt budget.
+    async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Discards a job that is not running.
+    async fn delete_job(&self, id: JobId) -> Result<bool, StoreError>;
+    /// Depth per kind and status, and queue lag.
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError>;
 }

@@ -149,17 +149,50 @@ pub fn source_points(source: Source) -> u32 {
     }
 }
 
-/// Scores a validated lead at `now`.
-pub fn score(lead: &ValidLead, now: DateTime<Utc>) -> Score {
+/// What the score is computed from: everything is stored on the lead, so
+/// a worker can score it later without the PII.
+#[derive(Clone, Copy, Debug)]
+pub struct ScoreInput<'a> {
+    /// Consent time, if any.
+    pub consent_at: Option<DateTime<Utc>>,
+    /// Normalised geo.
+    pub geo: &'a geo::Geo,
+    /// A valid phone was given.
+    pub has_phone: bool,
+    /// A valid e-mail was given.
+    pub has_email: bool,
+    /// Number of filled non-PII fields.
+    pub public_fields: usize,
+    /// Source.
+    pub source: Source,
+}
+
+/// Scores `input` at `now`.
+pub fn score_input(input: &ScoreInput<'_>, now: DateTime<Utc>) -> Score {
     let breakdown = Breakdown {
-        consent_freshness: consent_freshness(lead.consent.as_ref().map(|c| c.tcpa_at), now),
-        geo_completeness: geo_completeness(&lead.geo),
-        contact_completeness: contact_completeness(lead.has_phone, lead.has_email),
-        field_richness: field_richness(lead.public_fields.len()),
-        source: source_points(lead.source),
+        consent_freshness: consent_freshness(input.consent_at, now),
+        geo_completeness: geo_completeness(input.geo),
+        contact_completeness: contact_completeness(input.has_phone, input.has_email),
+        field_richness: field_richness(input.public_fields),
+        source: source_points(input.source),
     };
     let value = breakdown.total();
     Score { value, tier: Tier::of(value), breakdown }
+}
+
+/// Scores a validated lead at `now`.
+pub fn score(lead: &ValidLead, now: DateTime<Utc>) -> Score {
+    score_input(
+        &ScoreInput {
+            consent_at: lead.consent.as_ref().map(|c| c.tcpa_at),
+            geo: &lead.geo,
+            has_phone: lead.has_phone,
+            has_email: lead.has_email,
+            public_fields: lead.public_fields.len(),
+            source: lead.source,
+        },
+        now,
+    )
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use leadex_core::crypto::SealedPii;
 use leadex_core::cursor::{Cursor, Direction, Page, PageRequest};
 use leadex_core::model::{
     Account, ApiKeyInfo, Ask, AskQuery, FieldValue, IngestError, IngestLead, IngestOutcome, JobRecord, LeadQuery,
-    LeadRecord, NewApiKey, PiiAccess, Principal,
+    LeadRecord, NewApiKey, NewJob, PiiAccess, Principal, ScoreAndOpen,
 };
 use leadex_core::ports::{Store, StoreError};
 use leadex_domain::vertical::VerticalDef;
@@ -38,7 +38,7 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
-use crate::rows::{AccountRow, AskRow, JobRow, KeyRow, LeadRow, lead_columns};
+use crate::rows::{AccountRow, AskRow, JOB_COLUMNS, JobRow, KeyRow, LeadRow, lead_columns};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -302,6 +302,36 @@ fn in_list(args: &mut Vec<Arg>, values: impl IntoIterator<Item = Arg>) -> String
     ph.join(", ")
 }
 
+/// Inserts a [`NewJob`] (skipped when its dedupe key exists); evaluates to
+/// the number of rows inserted. Used inside the transaction of the state
+/// change that causes the job.
+macro_rules! insert_job {
+    ($exec:expr, $job:expr) => {{
+        let j: &NewJob = $job;
+        let lead_id = j.payload.get("lead_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, vertical, lead_id, payload, status, attempts, max_attempts, run_at,
+                               correlation_id, dedupe_key, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $9, $10, $10)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(j.id.as_uuid())
+        .bind(&j.kind)
+        .bind(&j.vertical)
+        .bind(lead_id)
+        .bind(Json(&j.payload))
+        .bind(i64::from(j.max_attempts))
+        .bind(micros(j.run_at))
+        .bind(&j.correlation_id)
+        .bind(&j.dedupe_key)
+        .bind(micros(j.created_at))
+        .execute($exec)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(map_err)
+    }};
+}
+
 /// Inserts a [`LeadRecord`] on an executor (used inside transactions).
 macro_rules! insert_lead {
     ($exec:expr, $lead:expr) => {{
@@ -310,9 +340,9 @@ macro_rules! insert_lead {
             "INSERT INTO leads (id, seller_id, vertical, root_vertical, status, country, region, postal_code, city,
                 lat, lng, fields, source, consent_at, consent, attribution, score, tier, score_breakdown, ask_id,
                 reserve_price, buy_now_price, auction_duration_secs, pii_hash, correlation_id, created_at,
-                updated_at, bid_count)
+                updated_at, bid_count, has_phone, has_email)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                $21, $22, $23, $24, $25, $26, $27, 0)",
+                $21, $22, $23, $24, $25, $26, $27, 0, $28, $29)",
         )
         .bind(l.id.as_uuid())
         .bind(l.seller_id.as_uuid())
@@ -341,6 +371,8 @@ macro_rules! insert_lead {
         .bind(&l.correlation_id)
         .bind(micros(l.created_at))
         .bind(micros(l.updated_at))
+        .bind(l.has_phone)
+        .bind(l.has_email)
         .execute($exec)
         .await
         .map(|_| ())
@@ -638,26 +670,7 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            let j = &req.job;
-            sqlx::query(
-                "INSERT INTO jobs (id, kind, vertical, lead_id, payload, status, attempts, max_attempts, run_at,
-                                   correlation_id, dedupe_key, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $9, $10, $10)
-                 ON CONFLICT (dedupe_key) DO NOTHING",
-            )
-            .bind(j.id.as_uuid())
-            .bind(&j.kind)
-            .bind(&j.vertical)
-            .bind(lead.id.as_uuid())
-            .bind(Json(&j.payload))
-            .bind(i64::from(j.max_attempts))
-            .bind(micros(j.run_at))
-            .bind(&j.correlation_id)
-            .bind(&j.dedupe_key)
-            .bind(micros(lead.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            insert_job!(&mut *tx, &req.job)?;
             tx.commit().await.map_err(map_err)?;
             Ok(IngestOutcome::Accepted)
         })
@@ -791,15 +804,12 @@ impl Store for SqlStore {
     }
 
     async fn jobs_for_lead(&self, id: LeadId) -> Result<Vec<JobRecord>, StoreError> {
-        let rows: Vec<JobRow> = with_pool!(self, fresh, |p| sqlx::query_as(
-            "SELECT id, kind, vertical, payload, status, attempts, max_attempts, run_at, last_error,
-                    correlation_id, dedupe_key, created_at
-             FROM jobs WHERE lead_id = $1 ORDER BY created_at, id"
-        )
-        .bind(id.as_uuid())
-        .fetch_all(p)
-        .await
-        .map_err(map_err))?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE lead_id = $1 ORDER BY created_at, id");
+        let rows: Vec<JobRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(id.as_uuid())
+            .fetch_all(p)
+            .await
+            .map_err(map_err))?;
         rows.into_iter().map(JobRecord::try_from).collect()
     }
 
@@ -937,4 +947,52 @@ impl Store for SqlStore {
                 .map_err(map_err))?;
         rows.into_iter().map(Ask::try_from).collect()
     }
+
+    async fn score_and_open(&self, o: &ScoreAndOpen) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let updated = sqlx::query(
+                "UPDATE leads SET status = 'in_auction', score = $1, tier = $2, score_breakdown = $3,
+                        auction_opened_at = $4, auction_ends_at = $5, seed = $6, seed_hash = $7, updated_at = $4
+                 WHERE id = $8 AND status = 'received'",
+            )
+            .bind(i64::from(o.score.value))
+            .bind(o.score.tier.as_str())
+            .bind(Json(o.score.breakdown))
+            .bind(micros(o.opened_at))
+            .bind(micros(o.ends_at))
+            .bind(o.seed.to_vec())
+            .bind(o.seed_hash.to_vec())
+            .bind(o.lead_id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            if updated != 1 {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(false);
+            }
+            for j in &o.jobs {
+                insert_job!(&mut *tx, j)?;
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        })
+    }
+
+    async fn reject_lead(&self, id: LeadId, reason: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| sqlx::query(
+            "UPDATE leads SET status = 'rejected', rejection_reason = $1, updated_at = $2
+             WHERE id = $3 AND status = 'received'"
+        )
+        .bind(reason)
+        .bind(micros(at))
+        .bind(id.as_uuid())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(map_err))
+    }
 }
+
+mod queue;

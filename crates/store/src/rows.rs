@@ -90,7 +90,7 @@ pub(crate) fn lead_columns() -> &'static str {
     "id, seller_id, vertical, root_vertical, status, country, region, postal_code, city, lat, lng, fields, source,
      consent_at, consent, attribution, score, tier, score_breakdown, ask_id, reserve_price, buy_now_price,
      auction_duration_secs, pii_hash, correlation_id, created_at, updated_at, auction_opened_at, auction_ends_at,
-     bid_count, seed_hash, seed, sold_price, buyer_id, sold_at"
+     bid_count, seed_hash, seed, sold_price, buyer_id, sold_at, has_phone, has_email, rejection_reason"
 }
 
 #[derive(sqlx::FromRow)]
@@ -130,6 +130,9 @@ pub(crate) struct LeadRow {
     pub sold_price: Option<i64>,
     pub buyer_id: Option<Uuid>,
     pub sold_at: Option<i64>,
+    pub has_phone: bool,
+    pub has_email: bool,
+    pub rejection_reason: Option<String>,
 }
 
 impl TryFrom<LeadRow> for LeadRecord {
@@ -183,6 +186,9 @@ impl TryFrom<LeadRow> for LeadRecord {
             sold_price: r.sold_price.map(Money::from_micros),
             buyer_id: r.buyer_id.map(AccountId::from_uuid),
             sold_at: r.sold_at.map(from_micros),
+            has_phone: r.has_phone,
+            has_email: r.has_email,
+            rejection_reason: r.rejection_reason,
         })
     }
 }
@@ -239,7 +245,15 @@ pub(crate) struct JobRow {
     pub correlation_id: String,
     pub dedupe_key: Option<String>,
     pub created_at: i64,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
 }
+
+/// Columns of a job row, in [`JobRow`] order.
+pub(crate) const JOB_COLUMNS: &str = "id, kind, vertical, payload, status, attempts, max_attempts, run_at, last_error,
+     correlation_id, dedupe_key, created_at, locked_by, locked_until, started_at, finished_at";
 
 impl TryFrom<JobRow> for JobRecord {
     type Error = StoreError;
@@ -257,6 +271,10 @@ impl TryFrom<JobRow> for JobRecord {
             correlation_id: r.correlation_id,
             dedupe_key: r.dedupe_key,
             created_at: from_micros(r.created_at),
+            locked_by: r.locked_by,
+            locked_until: r.locked_until.map(from_micros),
+            started_at: r.started_at.map(from_micros),
+            finished_at: r.finished_at.map(from_micros),
         })
     }
 }

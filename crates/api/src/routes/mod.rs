@@ -3,5 +3,6 @@
 pub mod accounts;
 pub mod asks;
 pub mod health;
+pub mod jobs;
 pub mod leads;
 pub mod verticals;

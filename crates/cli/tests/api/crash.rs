@@ -133,8 +133,10 @@ async fn accepted_leads_survive_kill_9(engine: Engine) {
             .expect("reachable");
         assert_eq!(r.status().as_u16(), 200, "lead {id} lost after kill -9");
         let jobs: Value = r.json().await.expect("json");
-        assert_eq!(jobs.as_array().map(Vec::len), Some(1), "lead {id} lost its job");
-        assert_eq!(jobs[0]["kind"], "score_lead");
+        // `run` also runs workers, so the lead may have been scored since
+        // (then its auction jobs exist too); its score_lead job must exist.
+        let scoring = jobs.as_array().map(|j| j.iter().filter(|j| j["kind"] == "score_lead").count());
+        assert_eq!(scoring, Some(1), "lead {id} lost its score_lead job");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

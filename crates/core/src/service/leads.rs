@@ -205,6 +205,9 @@ impl Leadex {
             sold_price: None,
             buyer_id: None,
             sold_at: None,
+            has_phone: valid.has_phone,
+            has_email: valid.has_email,
+            rejection_reason: None,
         };
         let req = IngestLead {
             job: NewJob {
@@ -216,6 +219,7 @@ impl Leadex {
                 max_attempts: 3,
                 correlation_id: correlation_id.to_owned(),
                 dedupe_key: Some(format!("{SCORE_LEAD}:{id}")),
+                created_at: now,
             },
             lead: record,
             pii: sealed,
@@ -230,7 +234,10 @@ impl Leadex {
             }),
         };
         match self.store.ingest_lead(&req).await {
-            Ok(IngestOutcome::Accepted) => Ok(SubmitResult { body, replayed: false }),
+            Ok(IngestOutcome::Accepted) => {
+                self.jobs_notify.notify_waiters();
+                Ok(SubmitResult { body, replayed: false })
+            }
             Ok(IngestOutcome::Replayed(original)) => Ok(SubmitResult { body: original, replayed: true }),
             Err(IngestError::Duplicate(first)) => Err(AppError::conflict(
                 "duplicate_lead",

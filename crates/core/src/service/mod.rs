@@ -3,6 +3,7 @@
 
 mod accounts;
 pub mod asks;
+mod jobs;
 mod leads;
 
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use leadex_domain::vertical::Catalog;
 use crate::clock::Clock;
 use crate::crypto::PiiCipher;
 use crate::error::AppError;
-use crate::ports::Store;
+use crate::ports::{JobQueue, Store};
 
 pub use leads::{
     BatchItemResult, LeadListParams, LeadRead, SCORE_LEAD, SubmitResult, from_json_value, json_error, lead_error,
@@ -56,6 +57,8 @@ impl Default for ServiceConfig {
 #[derive(Clone, Debug)]
 pub struct Leadex {
     store: Arc<dyn Store>,
+    queue: Arc<dyn JobQueue>,
+    jobs_notify: Arc<tokio::sync::Notify>,
     catalog: Arc<Catalog>,
     cipher: Arc<PiiCipher>,
     clock: Arc<dyn Clock>,
@@ -67,6 +70,7 @@ impl Leadex {
     /// and loads it.
     pub async fn start(
         store: Arc<dyn Store>,
+        queue: Arc<dyn JobQueue>,
         cipher: PiiCipher,
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
@@ -77,7 +81,15 @@ impl Leadex {
             defs = store.load_verticals().await?;
         }
         let catalog = Catalog::new(defs).map_err(AppError::internal)?;
-        Ok(Self { store, catalog: Arc::new(catalog), cipher: Arc::new(cipher), clock, config: Arc::new(config) })
+        Ok(Self {
+            store,
+            queue,
+            jobs_notify: Arc::new(tokio::sync::Notify::new()),
+            catalog: Arc::new(catalog),
+            cipher: Arc::new(cipher),
+            clock,
+            config: Arc::new(config),
+        })
     }
 
     /// The vertical catalogue.
@@ -88,6 +100,22 @@ impl Leadex {
     /// The store (for health checks and operator tools).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The job queue.
+    pub fn queue(&self) -> &Arc<dyn JobQueue> {
+        &self.queue
+    }
+
+    /// Signalled whenever this process enqueues a job, so local workers
+    /// wake at once instead of at their next poll.
+    pub fn jobs_notify(&self) -> &Arc<tokio::sync::Notify> {
+        &self.jobs_notify
+    }
+
+    /// The PII keyring (workers that must read PII, e.g. external scoring).
+    pub fn cipher(&self) -> &PiiCipher {
+        &self.cipher
     }
 
     /// The service configuration.

@@ -1,0 +1,377 @@
+//! The job queue on both engines.
+//!
+//! A claim is one short transaction: select ready jobs (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL so concurrent claimers never wait on each other;
+//! SQLite has a single writer), take per-vertical slots (rows locked in
+//! sorted order, so two claimers cannot deadlock), mark the chosen jobs
+//! running with a lease. Every transition out of `running` gives its slot
+//! back in the same transaction, so slot counts cannot drift, and the
+//! reaper heals what a dead worker left behind.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use leadex_core::cursor::{Page, PageRequest};
+use leadex_core::model::{ClaimRequest, FailOutcome, JobFilter, JobRecord, NewJob, QueueDepth, QueueStats};
+use leadex_core::ports::{JobQueue, StoreError};
+use leadex_domain::JobId;
+use sqlx::AssertSqlSafe;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::rows::{JOB_COLUMNS, JobRow};
+use crate::{Arg, Db, SqlStore, in_list, keyset, map_err, micros, push, where_clause};
+
+/// Gives back one slot per job of each vertical in `verticals`.
+macro_rules! release_slots {
+    ($exec:expr, $verticals:expr) => {{
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for v in $verticals.into_iter().flatten() {
+            *counts.entry(v).or_default() += 1;
+        }
+        for (v, n) in counts {
+            sqlx::query("UPDATE vertical_slots SET running = running - $1 WHERE vertical = $2")
+                .bind(n)
+                .bind(v)
+                .execute(&mut *$exec)
+                .await
+                .map_err(map_err)?;
+        }
+    }};
+}
+
+#[async_trait]
+impl JobQueue for SqlStore {
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<u64, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut n = 0;
+            for j in jobs {
+                n += insert_job!(&mut *tx, j)?;
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(n)
+        })
+    }
+
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<JobRecord>, StoreError> {
+        if req.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let postgres = matches!(self.db, Db::Postgres { .. });
+        let mut args = vec![Arg::I64(micros(req.now))];
+        let kinds = match &req.kinds {
+            Some(k) if k.is_empty() => return Ok(Vec::new()),
+            Some(k) => format!(" AND kind IN ({})", in_list(&mut args, k.iter().cloned().map(Arg::Text))),
+            None => String::new(),
+        };
+        // Over-fetch so jobs of verticals at their limit do not starve the
+        // batch; what is not taken stays queued.
+        let fetch = u64::from(req.limit) * 2;
+        let lock = if postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let select = format!(
+            "SELECT id, vertical FROM jobs WHERE status = 'queued' AND run_at <= $1{kinds}
+             ORDER BY run_at, id LIMIT {fetch}{lock}"
+        );
+        let rows: Vec<JobRow> = with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let candidates: Vec<(Uuid, Option<String>)> =
+                bind_args!(sqlx::query_as(AssertSqlSafe(select.clone())), args.clone())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            if candidates.is_empty() {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(Vec::new());
+            }
+            // Free slots per vertical, locked in sorted order.
+            let mut wanted: BTreeMap<String, u32> = BTreeMap::new();
+            for (_, v) in &candidates {
+                if let Some(v) = v {
+                    *wanted.entry(v.clone()).or_default() += 1;
+                }
+            }
+            let mut free: BTreeMap<String, i64> = BTreeMap::new();
+            for v in wanted.keys() {
+                sqlx::query(
+                    "INSERT INTO vertical_slots (vertical, running) VALUES ($1, 0) ON CONFLICT (vertical) DO NOTHING",
+                )
+                .bind(v)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let running: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT running FROM vertical_slots WHERE vertical = $1{}",
+                    if postgres { " FOR UPDATE" } else { "" }
+                )))
+                .bind(v)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                free.insert(v.clone(), (i64::from(req.vertical_limit(v)) - running).max(0));
+            }
+            let mut chosen = Vec::new();
+            let mut taken: BTreeMap<String, i64> = BTreeMap::new();
+            for (id, v) in candidates {
+                if chosen.len() >= req.limit as usize {
+                    break;
+                }
+                if let Some(v) = v {
+                    let f = free.entry(v.clone()).or_default();
+                    if *f == 0 {
+                        continue;
+                    }
+                    *f -= 1;
+                    *taken.entry(v).or_default() += 1;
+                }
+                chosen.push(id);
+            }
+            if chosen.is_empty() {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(Vec::new());
+            }
+            for (v, n) in &taken {
+                sqlx::query("UPDATE vertical_slots SET running = running + $1 WHERE vertical = $2")
+                    .bind(n)
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+            let mut uargs =
+                vec![Arg::Text(req.worker.clone()), Arg::I64(micros(req.lease_until)), Arg::I64(micros(req.now))];
+            let ids = in_list(&mut uargs, chosen.iter().copied().map(Arg::Uuid));
+            let update = format!(
+                "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1,
+                        started_at = $3, finished_at = NULL, updated_at = $3
+                 WHERE id IN ({ids}) AND status = 'queued'
+                 RETURNING {JOB_COLUMNS}"
+            );
+            let rows: Vec<JobRow> =
+                bind_args!(sqlx::query_as(AssertSqlSafe(update)), uargs).fetch_all(&mut *tx).await.map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            rows
+        });
+        let mut jobs = rows.into_iter().map(JobRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
+    }
+
+    async fn heartbeat(&self, ids: &[JobId], worker: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut args = vec![Arg::I64(micros(until)), Arg::Text(worker.to_owned())];
+        let l = in_list(&mut args, ids.iter().map(|i| Arg::Uuid(i.as_uuid())));
+        let sql =
+            format!("UPDATE jobs SET locked_until = $1 WHERE id IN ({l}) AND status = 'running' AND locked_by = $2");
+        with_pool!(self, write, |p| bind_args!(sqlx::query(AssertSqlSafe(sql.clone())), args.clone())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(map_err))
+    }
+
+    async fn complete(&self, ids: &[JobId], worker: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut args = vec![Arg::I64(micros(at)), Arg::Text(worker.to_owned())];
+        let l = in_list(&mut args, ids.iter().map(|i| Arg::Uuid(i.as_uuid())));
+        let sql = format!(
+            "UPDATE jobs SET status = 'done', locked_until = NULL, finished_at = $1, updated_at = $1
+             WHERE id IN ({l}) AND status = 'running' AND locked_by = $2
+             RETURNING vertical"
+        );
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let verticals: Vec<Option<String>> =
+                bind_args!(sqlx::query_scalar(AssertSqlSafe(sql.clone())), args.clone())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            let n = verticals.len() as u64;
+            release_slots!(tx, verticals);
+            tx.commit().await.map_err(map_err)?;
+            Ok(n)
+        })
+    }
+
+    async fn fail(
+        &self,
+        id: JobId,
+        worker: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<FailOutcome, StoreError> {
+        let error: String = error.chars().take(4_000).collect();
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let row: Option<(String, Option<String>)> = sqlx::query_as(
+                "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+                        run_at = $1, last_error = $2, locked_until = NULL, finished_at = $3, updated_at = $3
+                 WHERE id = $4 AND status = 'running' AND locked_by = $5
+                 RETURNING status, vertical",
+            )
+            .bind(micros(retry_at))
+            .bind(&error)
+            .bind(micros(at))
+            .bind(id.as_uuid())
+            .bind(worker)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some((status, vertical)) = row else {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(FailOutcome::Lost);
+            };
+            release_slots!(tx, [vertical]);
+            tx.commit().await.map_err(map_err)?;
+            Ok(if status == "dead" { FailOutcome::Dead } else { FailOutcome::Retrying })
+        })
+    }
+
+    async fn release(&self, id: JobId, worker: &str) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let row: Option<Option<String>> = sqlx::query_scalar(
+                "UPDATE jobs SET status = 'queued', attempts = attempts - 1, locked_until = NULL
+                 WHERE id = $1 AND status = 'running' AND locked_by = $2
+                 RETURNING vertical",
+            )
+            .bind(id.as_uuid())
+            .bind(worker)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some(vertical) = row else {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(false);
+            };
+            release_slots!(tx, [vertical]);
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        })
+    }
+
+    async fn reap(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let verticals: Vec<Option<String>> = sqlx::query_scalar(
+                "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+                        run_at = $1, last_error = 'lease expired: the worker stopped renewing it',
+                        locked_until = NULL, updated_at = $1
+                 WHERE status = 'running' AND locked_until < $1
+                 RETURNING vertical",
+            )
+            .bind(micros(now))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let n = verticals.len() as u64;
+            release_slots!(tx, verticals);
+            tx.commit().await.map_err(map_err)?;
+            Ok(n)
+        })
+    }
+
+    async fn next_run_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let t: Option<i64> =
+            with_pool!(self, fresh, |p| sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE status = 'queued'")
+                .fetch_one(p)
+                .await
+                .map_err(map_err))?;
+        Ok(t.map(leadex_core::clock::from_micros))
+    }
+
+    async fn list_jobs(&self, f: &JobFilter, page: &PageRequest) -> Result<Page<JobRecord>, StoreError> {
+        let mut conds = Vec::new();
+        let mut args = Vec::new();
+        if let Some(s) = &f.status {
+            conds.push(format!("status = {}", push(&mut args, Arg::Text(s.clone()))));
+        }
+        if let Some(k) = &f.kind {
+            conds.push(format!("kind = {}", push(&mut args, Arg::Text(k.clone()))));
+        }
+        if let Some(v) = &f.vertical {
+            conds.push(format!("vertical = {}", push(&mut args, Arg::Text(v.clone()))));
+        }
+        let tail = keyset(page, &mut conds, &mut args);
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs{}{tail}", where_clause(&conds));
+        let rows: Vec<JobRow> =
+            with_pool!(self, fresh, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
+        let items = rows.into_iter().map(JobRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(page, items))
+    }
+
+    async fn get_job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        let row: Option<JobRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(id.as_uuid())
+            .fetch_optional(p)
+            .await
+            .map_err(map_err))?;
+        row.map(JobRecord::try_from).transpose()
+    }
+
+    async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| sqlx::query(
+            "UPDATE jobs SET status = 'queued', attempts = 0, run_at = $1, locked_by = NULL, locked_until = NULL,
+                    updated_at = $1
+             WHERE id = $2 AND status = 'dead'"
+        )
+        .bind(micros(now))
+        .bind(id.as_uuid())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(map_err))
+    }
+
+    async fn delete_job(&self, id: JobId) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| sqlx::query("DELETE FROM jobs WHERE id = $1 AND status <> 'running'")
+            .bind(id.as_uuid())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(map_err))
+    }
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
+        let now_us = micros(now);
+        let (depths, ready): (Vec<(String, String, i64)>, (Option<i64>, i64, i64)) = with_pool!(self, fresh, |p| {
+            let d = sqlx::query_as(
+                "SELECT kind, status, COUNT(*) FROM jobs WHERE status <> 'done' GROUP BY kind, status ORDER BY kind, status",
+            )
+            .fetch_all(p)
+            .await
+            .map_err(map_err)?;
+            let r = sqlx::query_as(
+                "SELECT MIN(run_at),
+                        COALESCE(SUM(CASE WHEN run_at <= $1 THEN 1 ELSE 0 END), 0),
+                        COALESCE(SUM(CASE WHEN run_at > $1 THEN 1 ELSE 0 END), 0)
+                 FROM jobs WHERE status = 'queued'",
+            )
+            .bind(now_us)
+            .fetch_one(p)
+            .await
+            .map_err(map_err)?;
+            (d, r)
+        });
+        let (oldest, ready_n, scheduled) = ready;
+        Ok(QueueStats {
+            depths: depths
+                .into_iter()
+                .map(|(kind, status, count)| QueueDepth { kind, status, count: u64::try_from(count).unwrap_or(0) })
+                .collect(),
+            oldest_ready_age_secs: oldest.filter(|t| *t <= now_us).map_or(0.0, |t| (now_us - t) as f64 / 1e6),
+            ready: u64::try_from(ready_n).unwrap_or(0),
+            scheduled: u64::try_from(scheduled).unwrap_or(0),
+        })
+    }
+}
