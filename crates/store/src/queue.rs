@@ -352,9 +352,10 @@ impl JobQueue for SqlStore {
             .await
             .map_err(map_err)?;
             let r = sqlx::query_as(
+                // SUM is NUMERIC on PostgreSQL: cast so both engines decode i64.
                 "SELECT MIN(run_at),
-                        COALESCE(SUM(CASE WHEN run_at <= $1 THEN 1 ELSE 0 END), 0),
-                        COALESCE(SUM(CASE WHEN run_at > $1 THEN 1 ELSE 0 END), 0)
+                        CAST(COALESCE(SUM(CASE WHEN run_at <= $1 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                        CAST(COALESCE(SUM(CASE WHEN run_at > $1 THEN 1 ELSE 0 END), 0) AS BIGINT)
                  FROM jobs WHERE status = 'queued'",
             )
             .bind(now_us)

@@ -28,8 +28,11 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// Fallback poll for jobs enqueued by other processes.
     pub poll_interval: Duration,
-    /// First retry delay; doubles per attempt, ±50 % jitter.
+    /// First retry delay; doubles per attempt, with `backoff_jitter`.
     pub backoff_base: Duration,
+    /// Relative jitter of a retry delay (0.25: ±25 %). Below 1/3 every gap
+    /// is still longer than the one before.
+    pub backoff_jitter: f64,
     /// Longest retry delay.
     pub backoff_max: Duration,
     /// Running jobs per vertical across all workers, by default.
@@ -55,6 +58,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_millis(100),
             backoff_base: Duration::from_secs(1),
+            backoff_jitter: 0.25,
             backoff_max: Duration::from_secs(300),
             default_vertical_limit: 32,
             vertical_limits: HashMap::new(),
@@ -110,6 +114,14 @@ pub struct JobContext {
 pub trait JobHandler: Send + Sync + 'static {
     /// Runs one attempt.
     async fn run(&self, ctx: &JobContext, job: &JobRecord) -> Result<(), JobError>;
+}
+
+/// A shared handler is a handler (lets a caller keep a reference to it).
+#[async_trait]
+impl<T: JobHandler> JobHandler for Arc<T> {
+    async fn run(&self, ctx: &JobContext, job: &JobRecord) -> Result<(), JobError> {
+        (**self).run(ctx, job).await
+    }
 }
 
 enum Outcome {
@@ -173,12 +185,13 @@ impl Worker {
     }
 
     /// Delay before attempt `attempts + 1`: base × 2^(attempts−1), capped,
-    /// with ±50 % jitter so failing jobs do not retry in lockstep.
+    /// with jitter so failing jobs do not retry in lockstep.
     pub fn backoff(&self, attempts: u32) -> Duration {
         let exp = attempts.saturating_sub(1).min(20);
         let raw = self.cfg.backoff_base.saturating_mul(1 << exp).min(self.cfg.backoff_max);
-        let jitter = rand::thread_rng().gen_range(0.5..1.5);
-        raw.mul_f64(jitter)
+        let j = self.cfg.backoff_jitter.clamp(0.0, 0.99);
+        let factor = if j > 0.0 { rand::thread_rng().gen_range(1.0 - j..1.0 + j) } else { 1.0 };
+        raw.mul_f64(factor)
     }
 
     /// Kinds that still have capacity here (`None`: all registered).

@@ -7,3 +7,4 @@ mod concurrency;
 mod crash;
 mod errors;
 mod leads;
+mod pipeline;
