@@ -720,3 +720,284 @@ pub struct Health {
     #[schema(value_type = Object)]
     pub checks: Map<String, Value>,
 }
+
+/// A bid, shown only to the buyer who placed it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BidView {
+    /// Id.
+    pub id: Uuid,
+    /// Lead.
+    pub lead_id: Uuid,
+    /// Amount.
+    #[schema(value_type = String, example = "42.00")]
+    pub amount: String,
+    /// Fee locked with it ($1.00 for auto-bids).
+    #[schema(value_type = String)]
+    pub fee: String,
+    /// `manual | auto`.
+    pub source: String,
+    /// Rule that placed it.
+    pub rule_id: Option<Uuid>,
+    /// `live | withdrawn | won | lost`.
+    pub status: String,
+    /// Placement.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<leadex_core::market::Bid> for BidView {
+    fn from(b: leadex_core::market::Bid) -> Self {
+        Self {
+            id: b.id,
+            lead_id: b.lead_id.as_uuid(),
+            amount: b.amount.to_string(),
+            fee: b.fee.to_string(),
+            source: b.source.as_str().into(),
+            rule_id: b.rule_id,
+            status: b.status,
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+        }
+    }
+}
+
+/// `POST /v1/leads/{id}/bids` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BidRequest {
+    /// Amount, a decimal string.
+    #[schema(value_type = String, example = "42.00")]
+    pub amount: leadex_domain::Money,
+}
+
+/// `POST /v1/admin/vaults/{account_id}/credit` body and other amounts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmountRequest {
+    /// Amount, a decimal string.
+    #[schema(value_type = String, example = "1000.00")]
+    pub amount: leadex_domain::Money,
+}
+
+/// A ledger entry of the caller's accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryView {
+    /// Id.
+    pub id: Uuid,
+    /// Movement.
+    pub tx_id: Uuid,
+    /// `available | locked | payable`.
+    pub account: String,
+    /// Signed amount.
+    #[schema(value_type = String)]
+    pub amount: String,
+    /// Reason.
+    pub reason: String,
+    /// Reference (`lead:<id>`, `pool:<id>`, …).
+    pub reference: String,
+    /// Time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<leadex_core::market::LedgerEntry> for EntryView {
+    fn from(e: leadex_core::market::LedgerEntry) -> Self {
+        Self {
+            id: e.id,
+            tx_id: e.tx_id,
+            account: e.account_id.split(':').next().unwrap_or_default().to_owned(),
+            amount: e.amount.to_string(),
+            reason: e.reason,
+            reference: e.reference,
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// `GET /v1/me/vault`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VaultView {
+    /// Spendable.
+    #[schema(value_type = String, example = "970.00")]
+    pub available: String,
+    /// Locked by live bids.
+    #[schema(value_type = String)]
+    pub locked: String,
+    /// Available + locked.
+    #[schema(value_type = String)]
+    pub total: String,
+    /// Owed to a seller.
+    #[schema(value_type = String)]
+    pub payable: String,
+    /// The newest statement entries (more at `/v1/me/vault/entries`).
+    pub statement: ListResponse<EntryView>,
+}
+
+/// An auto-bid rule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleView {
+    /// Id.
+    pub id: Uuid,
+    /// Vertical or `*`.
+    pub vertical: String,
+    /// Countries.
+    pub countries: Vec<String>,
+    /// Regions included.
+    pub regions_include: Vec<String>,
+    /// Regions excluded.
+    pub regions_exclude: Vec<String>,
+    /// Minimum score.
+    pub min_score: Option<u32>,
+    /// Field filters.
+    #[schema(value_type = Vec<Object>)]
+    pub field_filters: Vec<leadex_domain::market::FieldFilter>,
+    /// Bid amount.
+    #[schema(value_type = String)]
+    pub bid_amount: String,
+    /// Highest bid.
+    #[schema(value_type = String)]
+    pub max_bid: String,
+    /// Daily budget.
+    #[schema(value_type = String)]
+    pub daily_budget: String,
+    /// Lower runs first.
+    pub priority: i32,
+    /// Active.
+    pub active: bool,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<leadex_core::market::Rule> for RuleView {
+    fn from(r: leadex_core::market::Rule) -> Self {
+        Self {
+            id: r.id,
+            vertical: r.targets.vertical,
+            countries: r.targets.countries,
+            regions_include: r.targets.regions_include,
+            regions_exclude: r.targets.regions_exclude,
+            min_score: r.targets.min_score,
+            field_filters: r.targets.field_filters,
+            bid_amount: r.bid_amount.to_string(),
+            max_bid: r.max_bid.to_string(),
+            daily_budget: r.daily_budget.to_string(),
+            priority: r.priority,
+            active: r.active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A rule's decision on a lead.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionView {
+    /// Lead.
+    pub lead_id: Uuid,
+    /// `bid | skipped`.
+    pub outcome: String,
+    /// Why.
+    pub reason: String,
+    /// Amount considered.
+    pub amount: Option<String>,
+    /// Time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<leadex_core::market::Decision> for DecisionView {
+    fn from(d: leadex_core::market::Decision) -> Self {
+        Self {
+            lead_id: d.lead_id,
+            outcome: d.outcome,
+            reason: d.reason,
+            amount: d.amount.map(|m| m.to_string()),
+            created_at: d.created_at,
+        }
+    }
+}
+
+/// A bounty pool (its funder's view).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolView {
+    /// Id.
+    pub id: Uuid,
+    /// Vertical.
+    pub vertical: String,
+    /// Reward per matching lead.
+    #[schema(value_type = String)]
+    pub reward_per_lead: String,
+    /// Criteria.
+    #[schema(value_type = Object)]
+    pub criteria: leadex_domain::market::BountyCriteria,
+    /// `active | closed`.
+    pub status: String,
+    /// Funded so far.
+    #[schema(value_type = String)]
+    pub funded_total: String,
+    /// Remaining.
+    #[schema(value_type = String)]
+    pub remaining: String,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<leadex_core::market::Pool> for PoolView {
+    fn from(p: leadex_core::market::Pool) -> Self {
+        Self {
+            id: p.id,
+            vertical: p.vertical,
+            reward_per_lead: p.reward_per_lead.to_string(),
+            criteria: p.criteria,
+            status: p.status,
+            funded_total: p.funded_total.to_string(),
+            remaining: p.remaining.to_string(),
+            expires_at: p.expires_at,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// Bounty totals of one vertical.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BountyTotalView {
+    /// Vertical.
+    pub vertical: String,
+    /// Active pools.
+    pub pools: u64,
+    /// Remaining funds.
+    #[schema(value_type = String)]
+    pub remaining: String,
+}
+
+/// `GET /v1/leads/{id}/auction`: public state, plus the caller's own bid.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuctionStateView {
+    /// Lead.
+    pub lead_id: Uuid,
+    /// Lead status.
+    pub status: String,
+    /// Opening.
+    pub opened_at: Option<DateTime<Utc>>,
+    /// End.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Live bids (no amounts).
+    pub bid_count: u32,
+    /// keccak256(seed), hex.
+    pub seed_hash: Option<String>,
+    /// The tie-break seed, hex, once closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// `sold | unsold`, once closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Clearing price, once sold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clearing_price: Option<String>,
+    /// The caller's own bid (amount and outcome), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub my_bid: Option<BidView>,
+}

@@ -119,7 +119,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Builds the router over `state`; `metrics` renders `/metrics` when given.
 pub fn router(state: AppState, metrics: Option<MetricsRender>) -> Router {
-    use routes::{accounts, asks, health, jobs, leads, verticals};
+    use routes::{accounts, asks, health, jobs, leads, market, verticals};
     let ctx = Arc::new(Ctx {
         in_flight: Arc::new(Semaphore::new(state.http.max_in_flight)),
         timeout: state.http.request_timeout,
@@ -143,6 +143,23 @@ pub fn router(state: AppState, metrics: Option<MetricsRender>) -> Router {
         .route("/v1/admin/jobs/{id}", get(jobs::get).delete(jobs::delete))
         .route("/v1/admin/jobs/{id}/retry", post(jobs::retry))
         .route("/v1/admin/queues", get(jobs::stats))
+        .route("/v1/admin/vaults/{account_id}/credit", post(market::credit))
+        .route("/v1/me/vault", get(market::vault))
+        .route("/v1/me/vault/entries", get(market::entries))
+        .route("/v1/me/bids", get(market::my_bids))
+        .route("/v1/me/purchases", get(market::purchases))
+        .route("/v1/me/rules", get(market::list_rules).post(market::create_rule))
+        .route("/v1/me/rules/{id}", get(market::get_rule).put(market::update_rule).delete(market::delete_rule))
+        .route("/v1/me/rules/{id}/decisions", get(market::decisions))
+        .route("/v1/me/bounties", get(market::my_bounties))
+        .route("/v1/bounties", get(market::bounty_totals).post(market::create_bounty))
+        .route("/v1/bounties/{id}/top-up", post(market::top_up))
+        .route("/v1/bounties/{id}/withdraw", post(market::withdraw_bounty))
+        .route("/v1/buy-now", get(market::buy_now_list))
+        .route("/v1/leads/{id}/bids", post(market::place_bid))
+        .route("/v1/leads/{id}/bids/mine", axum::routing::delete(market::withdraw_bid))
+        .route("/v1/leads/{id}/auction", get(market::auction))
+        .route("/v1/leads/{id}/buy", post(market::buy))
         .route("/v1/leads", get(leads::list).post(leads::submit))
         .route("/v1/leads:batch", post(leads::submit_batch))
         .route("/v1/leads/{id}", get(leads::get))

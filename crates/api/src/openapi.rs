@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::dto;
 use crate::problem::Problem;
-use crate::routes::{accounts, asks, health, jobs, leads, verticals};
+use crate::routes::{accounts, asks, health, jobs, leads, market, verticals};
 
 struct SecurityAddon;
 
@@ -43,6 +43,10 @@ impl utoipa::Modify for SecurityAddon {
         asks::create, asks::list, asks::list_mine, asks::get, asks::update, asks::delete,
         verticals::tree, verticals::get,
         jobs::list, jobs::get, jobs::retry, jobs::delete, jobs::stats,
+        market::vault, market::entries, market::credit, market::place_bid, market::withdraw_bid, market::my_bids,
+        market::auction, market::buy, market::buy_now_list, market::purchases, market::create_rule, market::list_rules,
+        market::get_rule, market::update_rule, market::delete_rule, market::decisions, market::create_bounty,
+        market::bounty_totals, market::my_bounties, market::top_up, market::withdraw_bounty,
     ),
     components(schemas(Problem, dto::LeadView, dto::AskView, dto::AccountView, dto::KeyView, dto::JobView)),
     modifiers(&SecurityAddon),

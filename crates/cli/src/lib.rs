@@ -97,7 +97,7 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         default_auction_secs: settings.limits.default_auction_secs,
         ..ServiceConfig::default()
     };
-    let svc = Leadex::start(store.clone(), store.clone(), cipher, clock, config)
+    let svc = Leadex::start(store.clone(), store.clone(), store.clone(), cipher, clock, config)
         .await
         .map_err(|e| anyhow::anyhow!("starting services: {e}"))?;
     tracing::info!(engine = store.engine(), verticals = svc.catalog().len(), "leadex ready");

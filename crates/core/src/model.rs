@@ -440,6 +440,8 @@ pub enum IngestError {
 pub struct LeadQuery {
     /// Only this seller's leads.
     pub seller_id: Option<AccountId>,
+    /// Only leads this buyer bought.
+    pub buyer_id: Option<AccountId>,
     /// Exactly one of these verticals (already expanded to descendants).
     pub verticals: Option<Vec<String>>,
     /// Root vertical (used instead of `verticals` when the filter is a root).

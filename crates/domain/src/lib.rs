@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod geo;
 pub mod ids;
 pub mod lead;
+pub mod market;
 pub mod money;
 pub mod score;
 pub mod vertical;

@@ -723,6 +723,9 @@ impl Store for SqlStore {
         if let Some(s) = q.seller_id {
             conds.push(format!("seller_id = {}", push(&mut args, Arg::Uuid(s.as_uuid()))));
         }
+        if let Some(b) = q.buyer_id {
+            conds.push(format!("buyer_id = {}", push(&mut args, Arg::Uuid(b.as_uuid()))));
+        }
         if let Some(r) = &q.root_vertical {
             conds.push(format!("root_vertical = {}", push(&mut args, Arg::Text(r.clone()))));
         }
@@ -995,4 +998,5 @@ impl Store for SqlStore {
     }
 }
 
+mod market;
 mod queue;

@@ -18,10 +18,7 @@ use crate::runtime::{JobContext, JobError, JobHandler};
 
 /// Kind of the scoring job.
 pub const SCORE_LEAD: &str = leadex_core::service::SCORE_LEAD;
-/// Kind of the auction-close job.
-pub const CLOSE_AUCTION: &str = "close_auction";
-/// Kind of the auto-bid job.
-pub const AUTO_BID: &str = "auto_bid";
+pub use leadex_core::service::market::kinds::{AUTO_BID, CLOSE_AUCTION, EXPIRE_LISTING, MATCH_BOUNTIES, MINT_NFT};
 /// A job that does nothing (benchmarks, queue tests).
 pub const NOOP: &str = "noop";
 
@@ -178,34 +175,85 @@ impl JobHandler for ScoreLead {
     }
 }
 
-/// `close_auction`: settles an auction at its end time.
-///
-/// Until the auctions issue lands this only records that it ran (the job
-/// row is marked done with its start time, which is what the scheduling
-/// benchmarks measure); it changes no lead state yet.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CloseAuction;
+/// `close_auction`: ranks the sealed bids at the end time and settles the
+/// winner, releases the losers and lists or sells the lead, in one
+/// transaction (conditional on `in_auction`, so a second run is a no-op).
+#[derive(Clone, Debug)]
+pub struct CloseAuction(pub Leadex);
 
 #[async_trait]
 impl JobHandler for CloseAuction {
     async fn run(&self, _ctx: &JobContext, job: &JobRecord) -> Result<(), JobError> {
         let id = lead_id(job)?;
-        tracing::info!(lead_id = %id, "close_auction ran (settlement arrives with the auctions issue)");
+        let outcome = match self.0.close_auction(id).await? {
+            leadex_core::market::CloseOutcome::Sold { .. } => "sold",
+            leadex_core::market::CloseOutcome::Unsold => "unsold",
+            leadex_core::market::CloseOutcome::NotInAuction => "already closed",
+        };
+        tracing::info!(lead_id = %id, outcome, "close_auction ran");
         Ok(())
     }
 }
 
-/// `auto_bid`: evaluates buyers' auto-bid rules for a newly opened auction.
-///
-/// Until the auctions issue lands this only records that it ran.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AutoBid;
+/// `auto_bid`: evaluates the active auto-bid rules of the lead's vertical
+/// lineage and places one bid per buyer (its best-priority matching rule).
+/// Placing a bid replaces the buyer's own earlier bid, so a rerun changes
+/// nothing.
+#[derive(Clone, Debug)]
+pub struct AutoBid(pub Leadex);
 
 #[async_trait]
 impl JobHandler for AutoBid {
     async fn run(&self, _ctx: &JobContext, job: &JobRecord) -> Result<(), JobError> {
         let id = lead_id(job)?;
-        tracing::debug!(lead_id = %id, "auto_bid ran (rules arrive with the auctions issue)");
+        let started = Instant::now();
+        let placed = self.0.run_auto_bids(id).await?;
+        metrics::histogram!("leadex_auto_bid_evaluation_seconds").record(started.elapsed().as_secs_f64());
+        tracing::debug!(lead_id = %id, placed, "auto-bid rules evaluated");
+        Ok(())
+    }
+}
+
+/// `match_bounties`: pays the bounty pools a sold lead qualifies for, once
+/// per pool and lead.
+#[derive(Clone, Debug)]
+pub struct MatchBounties(pub Leadex);
+
+#[async_trait]
+impl JobHandler for MatchBounties {
+    async fn run(&self, _ctx: &JobContext, job: &JobRecord) -> Result<(), JobError> {
+        let id = lead_id(job)?;
+        let paid = self.0.match_bounties(id).await?;
+        tracing::info!(lead_id = %id, pools = paid.len(), "bounties matched");
+        Ok(())
+    }
+}
+
+/// `expire_listing`: ends an unsold lead's buy-now window.
+#[derive(Clone, Debug)]
+pub struct ExpireListing(pub Leadex);
+
+#[async_trait]
+impl JobHandler for ExpireListing {
+    async fn run(&self, _ctx: &JobContext, job: &JobRecord) -> Result<(), JobError> {
+        let id = lead_id(job)?;
+        self.0.expire_listing(id).await?;
+        Ok(())
+    }
+}
+
+/// `mint_nft`: mints the sold lead's NFT to its buyer.
+///
+/// Until the chain issue lands this only records that it ran (the job is
+/// marked done); no token exists yet.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MintNft;
+
+#[async_trait]
+impl JobHandler for MintNft {
+    async fn run(&self, _ctx: &JobContext, job: &JobRecord) -> Result<(), JobError> {
+        let id = lead_id(job)?;
+        tracing::info!(lead_id = %id, "mint_nft ran (minting arrives with the chain issue)");
         Ok(())
     }
 }
@@ -225,7 +273,10 @@ impl JobHandler for Noop {
 pub fn pipeline(worker: crate::Worker, svc: &Leadex, external: Option<ExternalScorer>) -> crate::Worker {
     worker
         .handle(SCORE_LEAD, ScoreLead::new(svc.clone(), external))
-        .handle(CLOSE_AUCTION, CloseAuction)
-        .handle(AUTO_BID, AutoBid)
+        .handle(CLOSE_AUCTION, CloseAuction(svc.clone()))
+        .handle(AUTO_BID, AutoBid(svc.clone()))
+        .handle(MATCH_BOUNTIES, MatchBounties(svc.clone()))
+        .handle(EXPIRE_LISTING, ExpireListing(svc.clone()))
+        .handle(MINT_NFT, MintNft)
         .handle(NOOP, Noop)
 }

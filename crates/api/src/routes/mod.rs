@@ -5,4 +5,5 @@ pub mod asks;
 pub mod health;
 pub mod jobs;
 pub mod leads;
+pub mod market;
 pub mod verticals;

@@ -5,6 +5,7 @@ mod accounts;
 pub mod asks;
 mod jobs;
 mod leads;
+pub mod market;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use leadex_domain::vertical::Catalog;
 use crate::clock::Clock;
 use crate::crypto::PiiCipher;
 use crate::error::AppError;
+use crate::market::Market;
 use crate::ports::{JobQueue, Store};
 
 pub use leads::{
@@ -58,6 +60,7 @@ impl Default for ServiceConfig {
 pub struct Leadex {
     store: Arc<dyn Store>,
     queue: Arc<dyn JobQueue>,
+    market: Arc<dyn Market>,
     jobs_notify: Arc<tokio::sync::Notify>,
     catalog: Arc<Catalog>,
     cipher: Arc<PiiCipher>,
@@ -71,6 +74,7 @@ impl Leadex {
     pub async fn start(
         store: Arc<dyn Store>,
         queue: Arc<dyn JobQueue>,
+        market: Arc<dyn Market>,
         cipher: PiiCipher,
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
@@ -84,6 +88,7 @@ impl Leadex {
         Ok(Self {
             store,
             queue,
+            market,
             jobs_notify: Arc::new(tokio::sync::Notify::new()),
             catalog: Arc::new(catalog),
             cipher: Arc::new(cipher),
@@ -100,6 +105,11 @@ impl Leadex {
     /// The store (for health checks and operator tools).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The market port.
+    pub fn market(&self) -> &Arc<dyn Market> {
+        &self.market
     }
 
     /// The job queue.

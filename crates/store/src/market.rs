@@ -1,0 +1,1111 @@
+//! The market on both engines: ledger postings, bids, settlement, buy-now,
+//! auto-bid rules and bounty pools.
+//!
+//! Money moves only through [`post!`]: each leg is one conditional update
+//! (`balance + amount >= 0` unless the account is `escrow`) plus an entry
+//! row, inside the caller's transaction, so a movement is all or nothing and
+//! no ordinary balance can go negative. State changes that involve a lead
+//! start by updating the lead row conditionally, which locks it: bids,
+//! closes and buy-nows of one lead serialise on that row.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use leadex_core::cursor::{Page, PageRequest};
+use leadex_core::market::{
+    Bid, BidError, BidSource, BountyTotal, BuyError, CloseAuction, CloseOutcome, Decision, LedgerAccount, LedgerEntry,
+    Market, Movement, PlaceBid, Pool, Rule, Vault,
+};
+use leadex_core::model::{LeadRecord, NewJob};
+use leadex_core::ports::StoreError;
+use leadex_domain::market::{BountyCriteria, RankedBid, RuleTargets, split, winner};
+use leadex_domain::{AccountId, LeadId, Money};
+use serde_json::Value;
+use sqlx::AssertSqlSafe;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::rows::lead_columns;
+use crate::{Arg, Db, SqlStore, in_list, keyset, map_err, micros, where_clause};
+
+/// Why a posting failed inside a transaction.
+enum PostError {
+    Insufficient,
+    Store(StoreError),
+}
+
+impl From<PostError> for BidError {
+    fn from(e: PostError) -> Self {
+        match e {
+            PostError::Insufficient => BidError::Insufficient,
+            PostError::Store(s) => BidError::Store(s),
+        }
+    }
+}
+
+impl From<PostError> for BuyError {
+    fn from(e: PostError) -> Self {
+        match e {
+            PostError::Insufficient => BuyError::Insufficient,
+            PostError::Store(s) => BuyError::Store(s),
+        }
+    }
+}
+
+impl From<PostError> for StoreError {
+    fn from(e: PostError) -> Self {
+        match e {
+            PostError::Insufficient => StoreError::Corrupt("a settlement leg found insufficient funds".into()),
+            PostError::Store(s) => s,
+        }
+    }
+}
+
+/// Applies a [`Movement`] on a transaction; evaluates to
+/// `Result<Uuid, PostError>` (the movement's tx id).
+macro_rules! post {
+    ($tx:expr, $m:expr, $at:expr) => {{
+        let m: &Movement = $m;
+        let at = micros($at);
+        let tx_id = Uuid::now_v7();
+        let mut result: Result<Uuid, PostError> = Ok(tx_id);
+        if !m.is_balanced() {
+            result = Err(PostError::Store(StoreError::Corrupt(format!("unbalanced movement `{}`", m.reason))));
+        }
+        for leg in &m.legs {
+            if result.is_err() || leg.amount == 0 {
+                continue;
+            }
+            let a = &leg.account;
+            let step: Result<(), PostError> = async {
+                sqlx::query(
+                    "INSERT INTO ledger_accounts (id, owner_id, kind, balance, created_at) VALUES ($1, $2, $3, 0, $4)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&a.id)
+                .bind(a.owner)
+                .bind(a.kind)
+                .bind(at)
+                .execute(&mut *$tx)
+                .await
+                .map_err(|e| PostError::Store(map_err(e)))?;
+                let ok: Option<i64> = sqlx::query_scalar(
+                    "UPDATE ledger_accounts SET balance = balance + $1
+                     WHERE id = $2 AND (kind = 'escrow' OR balance + $1 >= 0) RETURNING balance",
+                )
+                .bind(leg.amount)
+                .bind(&a.id)
+                .fetch_optional(&mut *$tx)
+                .await
+                .map_err(|e| PostError::Store(map_err(e)))?;
+                if ok.is_none() {
+                    return Err(PostError::Insufficient);
+                }
+                sqlx::query(
+                    "INSERT INTO ledger_entries (id, tx_id, account_id, amount, reason, reference, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(Uuid::now_v7())
+                .bind(tx_id)
+                .bind(&a.id)
+                .bind(leg.amount)
+                .bind(m.reason)
+                .bind(&m.reference)
+                .bind(at)
+                .execute(&mut *$tx)
+                .await
+                .map_err(|e| PostError::Store(map_err(e)))?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = step {
+                result = Err(e);
+            }
+        }
+        result
+    }};
+}
+
+#[derive(sqlx::FromRow)]
+struct BidRow {
+    id: Uuid,
+    lead_id: Uuid,
+    buyer_id: Uuid,
+    amount: i64,
+    fee: i64,
+    source: String,
+    rule_id: Option<Uuid>,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const BID_COLUMNS: &str = "id, lead_id, buyer_id, amount, fee, source, rule_id, status, created_at, updated_at";
+
+impl From<BidRow> for Bid {
+    fn from(r: BidRow) -> Self {
+        Bid {
+            id: r.id,
+            lead_id: LeadId::from_uuid(r.lead_id),
+            buyer_id: AccountId::from_uuid(r.buyer_id),
+            amount: Money::from_micros(r.amount),
+            fee: Money::from_micros(r.fee),
+            source: if r.source == "auto" { BidSource::Auto } else { BidSource::Manual },
+            rule_id: r.rule_id,
+            status: r.status,
+            created_at: leadex_core::clock::from_micros(r.created_at),
+            updated_at: leadex_core::clock::from_micros(r.updated_at),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RuleRow {
+    id: Uuid,
+    buyer_id: Uuid,
+    def: Json<Value>,
+    priority: i64,
+    active: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const RULE_COLUMNS: &str = "id, buyer_id, def, priority, active, created_at, updated_at";
+
+fn money_of(v: &Value, k: &str) -> Result<Money, StoreError> {
+    v.get(k)
+        .and_then(Value::as_str)
+        .and_then(|s| Money::parse(s).ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("bid_rules.def.{k}")))
+}
+
+impl TryFrom<RuleRow> for Rule {
+    type Error = StoreError;
+    fn try_from(r: RuleRow) -> Result<Self, StoreError> {
+        let def = r.def.0;
+        let targets: RuleTargets =
+            serde_json::from_value(def.clone()).map_err(|e| StoreError::Corrupt(format!("bid_rules.def: {e}")))?;
+        Ok(Rule {
+            id: r.id,
+            buyer_id: AccountId::from_uuid(r.buyer_id),
+            targets,
+            bid_amount: money_of(&def, "bid_amount")?,
+            max_bid: money_of(&def, "max_bid")?,
+            daily_budget: money_of(&def, "daily_budget")?,
+            priority: i32::try_from(r.priority).map_err(|_| StoreError::Corrupt("bid_rules.priority".into()))?,
+            active: r.active,
+            created_at: leadex_core::clock::from_micros(r.created_at),
+            updated_at: leadex_core::clock::from_micros(r.updated_at),
+        })
+    }
+}
+
+fn rule_def(r: &Rule) -> Value {
+    let mut v = serde_json::to_value(&r.targets).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("bid_amount".into(), Value::String(r.bid_amount.to_string()));
+        m.insert("max_bid".into(), Value::String(r.max_bid.to_string()));
+        m.insert("daily_budget".into(), Value::String(r.daily_budget.to_string()));
+    }
+    v
+}
+
+#[derive(sqlx::FromRow)]
+struct PoolRow {
+    id: Uuid,
+    buyer_id: Uuid,
+    vertical: String,
+    reward_per_lead: i64,
+    criteria: Json<BountyCriteria>,
+    status: String,
+    funded_total: i64,
+    remaining: Option<i64>,
+    expires_at: Option<i64>,
+    created_at: i64,
+}
+
+const POOL_COLUMNS: &str =
+    "id, buyer_id, vertical, reward_per_lead, criteria, status, funded_total, remaining, expires_at, created_at";
+
+/// Pools with their remaining balance, as one relation with plain column
+/// names (so keyset pagination works unchanged).
+const POOL_FROM: &str = "(SELECT p.id, p.buyer_id, p.vertical, p.reward_per_lead, p.criteria, p.status,
+        p.funded_total, a.balance AS remaining, p.expires_at, p.created_at
+    FROM bounty_pools p LEFT JOIN ledger_accounts a ON a.id = p.account_id) pv";
+
+impl From<PoolRow> for Pool {
+    fn from(r: PoolRow) -> Self {
+        Pool {
+            id: r.id,
+            buyer_id: AccountId::from_uuid(r.buyer_id),
+            vertical: r.vertical,
+            reward_per_lead: Money::from_micros(r.reward_per_lead),
+            criteria: r.criteria.0,
+            status: r.status,
+            funded_total: Money::from_micros(r.funded_total),
+            remaining: Money::from_micros(r.remaining.unwrap_or(0)),
+            expires_at: r.expires_at.map(leadex_core::clock::from_micros),
+            created_at: leadex_core::clock::from_micros(r.created_at),
+        }
+    }
+}
+
+fn lock_total(b: &Bid) -> Money {
+    b.amount.checked_add(b.fee).unwrap_or(b.amount)
+}
+
+#[async_trait]
+impl Market for SqlStore {
+    async fn post(&self, m: &Movement, at: DateTime<Utc>) -> Result<Uuid, BidError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            match post!(tx, m, at) {
+                Ok(id) => {
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(id)
+                }
+                Err(e) => {
+                    tx.rollback().await.map_err(map_err)?;
+                    Err(e.into())
+                }
+            }
+        })
+    }
+
+    async fn vault(&self, owner: AccountId) -> Result<Vault, StoreError> {
+        let rows: Vec<(String, i64)> = with_pool!(self, fresh, |p| sqlx::query_as(
+            "SELECT kind, balance FROM ledger_accounts WHERE owner_id = $1"
+        )
+        .bind(owner.as_uuid())
+        .fetch_all(p)
+        .await
+        .map_err(map_err))?;
+        let mut v = Vault::default();
+        for (kind, bal) in rows {
+            let m = Money::from_micros(bal);
+            match kind.as_str() {
+                "available" => v.available = m,
+                "locked" => v.locked = m,
+                "payable" => v.payable = m,
+                _ => {}
+            }
+        }
+        Ok(v)
+    }
+
+    async fn entries(&self, owner: AccountId, page: &PageRequest) -> Result<Page<LedgerEntry>, StoreError> {
+        let ids: Vec<String> =
+            [LedgerAccount::available(owner), LedgerAccount::locked(owner), LedgerAccount::payable(owner)]
+                .into_iter()
+                .map(|a| a.id)
+                .collect();
+        let mut args = Vec::new();
+        let l = in_list(&mut args, ids.into_iter().map(Arg::Text));
+        let mut conds = vec![format!("account_id IN ({l})")];
+        let tail = keyset(page, &mut conds, &mut args);
+        let sql = format!(
+            "SELECT id, tx_id, account_id, amount, reason, reference, created_at FROM ledger_entries{}{tail}",
+            where_clause(&conds)
+        );
+        type Row = (Uuid, Uuid, String, i64, String, String, i64);
+        let rows: Vec<Row> =
+            with_pool!(self, fresh, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
+        let items = rows
+            .into_iter()
+            .map(|(id, tx_id, account_id, amount, reason, reference, t)| LedgerEntry {
+                id,
+                tx_id,
+                account_id,
+                amount: Money::from_micros(amount),
+                reason,
+                reference,
+                created_at: leadex_core::clock::from_micros(t),
+            })
+            .collect();
+        Ok(Page::from_rows(page, items))
+    }
+
+    async fn ledger_totals(&self) -> Result<(i64, i64), StoreError> {
+        with_pool!(self, write, |p| sqlx::query_as::<_, (i64, i64)>(
+            "SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN kind <> 'escrow' THEN balance ELSE 0 END), 0) AS BIGINT)
+             FROM ledger_accounts"
+        )
+        .fetch_one(p)
+        .await
+        .map_err(map_err))
+    }
+
+    async fn place_bid(&self, b: &PlaceBid) -> Result<Bid, BidError> {
+        let at = micros(b.at);
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            // Lock the lead row and check the auction is open, in one statement.
+            let open: Option<Uuid> = sqlx::query_scalar(
+                "UPDATE leads SET updated_at = updated_at
+                 WHERE id = $1 AND status = 'in_auction' AND auction_ends_at > $2 RETURNING id",
+            )
+            .bind(b.lead_id.as_uuid())
+            .bind(at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if open.is_none() {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(BidError::NotOpen);
+            }
+            if let Some(budget) = &b.budget {
+                let day = i64::from(budget.day.signed_duration_since(chrono::NaiveDate::default()).num_days() as i32);
+                let ok: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO rule_spend (rule_id, day, spent) SELECT $1, $2, $3 WHERE $3 <= $4
+                     ON CONFLICT (rule_id, day) DO UPDATE SET spent = rule_spend.spent + excluded.spent
+                        WHERE rule_spend.spent + excluded.spent <= $4
+                     RETURNING spent",
+                )
+                .bind(budget.rule_id)
+                .bind(day)
+                .bind(b.amount.micros())
+                .bind(budget.limit.micros())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if ok.is_none() {
+                    tx.rollback().await.map_err(map_err)?;
+                    return Err(BidError::Budget);
+                }
+            }
+            let existing: Option<BidRow> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT {BID_COLUMNS} FROM bids WHERE lead_id = $1 AND buyer_id = $2 AND status = 'live'"
+            )))
+            .bind(b.lead_id.as_uuid())
+            .bind(b.buyer_id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let new_lock = b.amount.micros() + b.fee.micros();
+            let old_lock = existing.as_ref().map_or(0, |e| e.amount + e.fee);
+            let delta = new_lock - old_lock;
+            let reference = format!("lead:{}", b.lead_id);
+            let movement = if delta >= 0 {
+                Movement::transfer(
+                    LedgerAccount::available(b.buyer_id),
+                    LedgerAccount::locked(b.buyer_id),
+                    Money::from_micros(delta),
+                    "bid_lock",
+                    reference,
+                )
+            } else {
+                Movement::transfer(
+                    LedgerAccount::locked(b.buyer_id),
+                    LedgerAccount::available(b.buyer_id),
+                    Money::from_micros(-delta),
+                    "bid_unlock",
+                    reference,
+                )
+            };
+            if let Err(e) = post!(tx, &movement, b.at) {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(e.into());
+            }
+            let row: BidRow = match existing {
+                Some(old) => sqlx::query_as(AssertSqlSafe(format!(
+                    "UPDATE bids SET amount = $1, fee = $2, source = $3, rule_id = $4, updated_at = $5
+                     WHERE id = $6 RETURNING {BID_COLUMNS}"
+                )))
+                .bind(b.amount.micros())
+                .bind(b.fee.micros())
+                .bind(b.source.as_str())
+                .bind(b.rule_id)
+                .bind(at)
+                .bind(old.id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?,
+                None => {
+                    sqlx::query("UPDATE leads SET bid_count = bid_count + 1 WHERE id = $1")
+                        .bind(b.lead_id.as_uuid())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    sqlx::query_as(AssertSqlSafe(format!(
+                        "INSERT INTO bids ({BID_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'live', $8, $8)
+                         RETURNING {BID_COLUMNS}"
+                    )))
+                    .bind(b.id)
+                    .bind(b.lead_id.as_uuid())
+                    .bind(b.buyer_id.as_uuid())
+                    .bind(b.amount.micros())
+                    .bind(b.fee.micros())
+                    .bind(b.source.as_str())
+                    .bind(b.rule_id)
+                    .bind(at)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                }
+            };
+            tx.commit().await.map_err(map_err)?;
+            Ok(Bid::from(row))
+        })
+    }
+
+    async fn withdraw_bid(&self, lead: LeadId, buyer: AccountId, at: DateTime<Utc>) -> Result<Bid, BidError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let open: Option<Uuid> = sqlx::query_scalar(
+                "UPDATE leads SET updated_at = updated_at
+                 WHERE id = $1 AND status = 'in_auction' AND auction_ends_at > $2 RETURNING id",
+            )
+            .bind(lead.as_uuid())
+            .bind(micros(at))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if open.is_none() {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(BidError::NotOpen);
+            }
+            let row: Option<BidRow> = sqlx::query_as(AssertSqlSafe(format!(
+                "UPDATE bids SET status = 'withdrawn', updated_at = $1
+                 WHERE lead_id = $2 AND buyer_id = $3 AND status = 'live' RETURNING {BID_COLUMNS}"
+            )))
+            .bind(micros(at))
+            .bind(lead.as_uuid())
+            .bind(buyer.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some(row) = row else {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(BidError::NoBid);
+            };
+            let bid = Bid::from(row);
+            sqlx::query("UPDATE leads SET bid_count = bid_count - 1 WHERE id = $1")
+                .bind(lead.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let m = Movement::transfer(
+                LedgerAccount::locked(buyer),
+                LedgerAccount::available(buyer),
+                lock_total(&bid),
+                "bid_withdrawn",
+                format!("lead:{lead}"),
+            );
+            if let Err(e) = post!(tx, &m, at) {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(e.into());
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(bid)
+        })
+    }
+
+    async fn buyer_bids(&self, buyer: AccountId, page: &PageRequest) -> Result<Page<Bid>, StoreError> {
+        let mut args = vec![Arg::Uuid(buyer.as_uuid())];
+        let mut conds = vec!["buyer_id = $1".to_owned()];
+        let tail = keyset(page, &mut conds, &mut args);
+        let sql = format!("SELECT {BID_COLUMNS} FROM bids{}{tail}", where_clause(&conds));
+        let rows: Vec<BidRow> =
+            with_pool!(self, fresh, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
+        Ok(Page::from_rows(page, rows.into_iter().map(Bid::from).collect()))
+    }
+
+    async fn buyer_bid(&self, lead: LeadId, buyer: AccountId) -> Result<Option<Bid>, StoreError> {
+        let sql = format!(
+            "SELECT {BID_COLUMNS} FROM bids WHERE lead_id = $1 AND buyer_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1"
+        );
+        let row: Option<BidRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(lead.as_uuid())
+            .bind(buyer.as_uuid())
+            .fetch_optional(p)
+            .await
+            .map_err(map_err))?;
+        Ok(row.map(Bid::from))
+    }
+
+    async fn live_locked(&self, buyer: AccountId) -> Result<Money, StoreError> {
+        let n: i64 =
+            with_pool!(self, fresh, |p| {
+                sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(amount + fee), 0) AS BIGINT) FROM bids WHERE buyer_id = $1 AND status = 'live'"
+        )
+        .bind(buyer.as_uuid())
+        .fetch_one(p)
+        .await
+        .map_err(map_err)
+            })?;
+        Ok(Money::from_micros(n))
+    }
+
+    async fn close_auction(&self, c: &CloseAuction) -> Result<CloseOutcome, StoreError> {
+        let at = micros(c.at);
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            // Lock the lead while it is in auction; anything else: already closed.
+            let lead: Option<(Uuid, Option<Vec<u8>>)> = sqlx::query_as(
+                "UPDATE leads SET updated_at = $1 WHERE id = $2 AND status = 'in_auction' RETURNING seller_id, seed",
+            )
+            .bind(at)
+            .bind(c.lead_id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some((seller, seed)) = lead else {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(CloseOutcome::NotInAuction);
+            };
+            let seed: [u8; 32] = seed.and_then(|s| s.try_into().ok()).unwrap_or([0u8; 32]);
+            let rows: Vec<BidRow> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT {BID_COLUMNS} FROM bids WHERE lead_id = $1 AND status = 'live' ORDER BY id"
+            )))
+            .bind(c.lead_id.as_uuid())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let bids: Vec<Bid> = rows.into_iter().map(Bid::from).collect();
+            let ranked: Vec<RankedBid> = bids.iter().map(|b| RankedBid { id: b.id, amount: b.amount }).collect();
+            let Some(w) = winner(&ranked, &seed, &c.lead_id.as_uuid()) else {
+                sqlx::query("UPDATE leads SET status = 'unsold', listed_until = $1, sale_kind = NULL WHERE id = $2")
+                    .bind(micros(c.listed_until))
+                    .bind(c.lead_id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                for j in &c.unsold_jobs {
+                    insert_job!(&mut *tx, j)?;
+                }
+                tx.commit().await.map_err(map_err)?;
+                return Ok(CloseOutcome::Unsold);
+            };
+            let mut winning = None;
+            let mut losers = Vec::new();
+            for b in bids {
+                if b.id == w.id { winning = Some(b) } else { losers.push(b) }
+            }
+            let Some(mut win) = winning else {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(StoreError::Corrupt("winner not among bids".into()));
+            };
+            let seller = AccountId::from_uuid(seller);
+            let reference = format!("lead:{}", c.lead_id);
+            // Winner: lock → seller 95 % of the amount, platform 5 % + fee.
+            let (to_seller, platform) = split(win.amount);
+            let settle = Movement {
+                legs: vec![
+                    leadex_core::market::Leg {
+                        account: LedgerAccount::locked(win.buyer_id),
+                        amount: -lock_total(&win).micros(),
+                    },
+                    leadex_core::market::Leg { account: LedgerAccount::payable(seller), amount: to_seller.micros() },
+                    leadex_core::market::Leg {
+                        account: LedgerAccount::fees(),
+                        amount: platform.micros() + win.fee.micros(),
+                    },
+                ],
+                reason: "settlement",
+                reference: reference.clone(),
+            };
+            post!(tx, &settle, c.at)?;
+            for l in &losers {
+                let release = Movement::transfer(
+                    LedgerAccount::locked(l.buyer_id),
+                    LedgerAccount::available(l.buyer_id),
+                    lock_total(l),
+                    "bid_released",
+                    reference.clone(),
+                );
+                post!(tx, &release, c.at)?;
+            }
+            sqlx::query("UPDATE bids SET status = 'won', updated_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(win.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            sqlx::query("UPDATE bids SET status = 'lost', updated_at = $1 WHERE lead_id = $2 AND status = 'live'")
+                .bind(at)
+                .bind(c.lead_id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            sqlx::query(
+                "UPDATE leads SET status = 'sold', sold_price = $1, buyer_id = $2, sold_at = $3, sale_kind = 'auction'
+                 WHERE id = $4",
+            )
+            .bind(win.amount.micros())
+            .bind(win.buyer_id.as_uuid())
+            .bind(at)
+            .bind(c.lead_id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            for j in &c.sold_jobs {
+                insert_job!(&mut *tx, j)?;
+            }
+            tx.commit().await.map_err(map_err)?;
+            win.status = "won".into();
+            for l in &mut losers {
+                l.status = "lost".into();
+            }
+            Ok(CloseOutcome::Sold { winner: win, losers })
+        })
+    }
+
+    async fn buy_now(
+        &self,
+        lead: LeadId,
+        buyer: AccountId,
+        at: DateTime<Utc>,
+        jobs: &[NewJob],
+    ) -> Result<LeadRecord, BuyError> {
+        let sql = format!(
+            "UPDATE leads SET status = 'sold', buyer_id = $1, sold_price = buy_now_price, sold_at = $2,
+                    sale_kind = 'buy_now', updated_at = $2
+             WHERE id = $3 AND status = 'unsold' AND (listed_until IS NULL OR listed_until > $2)
+             RETURNING {}",
+            lead_columns()
+        );
+        let row: crate::rows::LeadRow = with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let row: Option<crate::rows::LeadRow> = sqlx::query_as(AssertSqlSafe(sql.clone()))
+                .bind(buyer.as_uuid())
+                .bind(micros(at))
+                .bind(lead.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let Some(row) = row else {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(BuyError::NotForSale);
+            };
+            let price = Money::from_micros(row.buy_now_price);
+            let (to_seller, platform) = split(price);
+            let m = Movement {
+                legs: vec![
+                    leadex_core::market::Leg { account: LedgerAccount::available(buyer), amount: -price.micros() },
+                    leadex_core::market::Leg {
+                        account: LedgerAccount::payable(AccountId::from_uuid(row.seller_id)),
+                        amount: to_seller.micros(),
+                    },
+                    leadex_core::market::Leg { account: LedgerAccount::fees(), amount: platform.micros() },
+                ],
+                reason: "buy_now",
+                reference: format!("lead:{lead}"),
+            };
+            if let Err(e) = post!(tx, &m, at) {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(e.into());
+            }
+            for j in jobs {
+                insert_job!(&mut *tx, j)?;
+            }
+            tx.commit().await.map_err(map_err)?;
+            row
+        });
+        Ok(LeadRecord::try_from(row)?)
+    }
+
+    async fn expire_listing(&self, lead: LeadId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| sqlx::query(
+            "UPDATE leads SET status = 'expired', updated_at = $1
+             WHERE id = $2 AND status = 'unsold' AND (listed_until IS NULL OR listed_until <= $1)"
+        )
+        .bind(micros(at))
+        .bind(lead.as_uuid())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(map_err))
+    }
+
+    async fn create_rule(&self, r: &Rule) -> Result<(), StoreError> {
+        with_pool!(self, write, |p| sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO bid_rules ({RULE_COLUMNS}, vertical) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )))
+        .bind(r.id)
+        .bind(r.buyer_id.as_uuid())
+        .bind(Json(rule_def(r)))
+        .bind(i64::from(r.priority))
+        .bind(r.active)
+        .bind(micros(r.created_at))
+        .bind(micros(r.updated_at))
+        .bind(&r.targets.vertical)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(map_err))
+    }
+
+    async fn update_rule(&self, r: &Rule) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| sqlx::query(
+            "UPDATE bid_rules SET def = $1, priority = $2, active = $3, updated_at = $4, vertical = $5
+             WHERE id = $6 AND buyer_id = $7"
+        )
+        .bind(Json(rule_def(r)))
+        .bind(i64::from(r.priority))
+        .bind(r.active)
+        .bind(micros(r.updated_at))
+        .bind(&r.targets.vertical)
+        .bind(r.id)
+        .bind(r.buyer_id.as_uuid())
+        .execute(p)
+        .await
+        .map(|x| x.rows_affected() == 1)
+        .map_err(map_err))
+    }
+
+    async fn delete_rule(&self, buyer: AccountId, id: Uuid) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| sqlx::query("DELETE FROM bid_rules WHERE id = $1 AND buyer_id = $2")
+            .bind(id)
+            .bind(buyer.as_uuid())
+            .execute(p)
+            .await
+            .map(|x| x.rows_affected() == 1)
+            .map_err(map_err))
+    }
+
+    async fn get_rule(&self, id: Uuid) -> Result<Option<Rule>, StoreError> {
+        let sql = format!("SELECT {RULE_COLUMNS} FROM bid_rules WHERE id = $1");
+        let row: Option<RuleRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .fetch_optional(p)
+            .await
+            .map_err(map_err))?;
+        row.map(Rule::try_from).transpose()
+    }
+
+    async fn buyer_rules(&self, buyer: AccountId, page: &PageRequest) -> Result<Page<Rule>, StoreError> {
+        let mut args = vec![Arg::Uuid(buyer.as_uuid())];
+        let mut conds = vec!["buyer_id = $1".to_owned()];
+        let tail = keyset(page, &mut conds, &mut args);
+        let sql = format!("SELECT {RULE_COLUMNS} FROM bid_rules{}{tail}", where_clause(&conds));
+        let rows: Vec<RuleRow> =
+            with_pool!(self, fresh, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
+        let items = rows.into_iter().map(Rule::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(page, items))
+    }
+
+    async fn count_rules(&self, buyer: AccountId) -> Result<u64, StoreError> {
+        let n: i64 =
+            with_pool!(self, fresh, |p| sqlx::query_scalar("SELECT COUNT(*) FROM bid_rules WHERE buyer_id = $1")
+                .bind(buyer.as_uuid())
+                .fetch_one(p)
+                .await
+                .map_err(map_err))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn rules_for(&self, verticals: &[String]) -> Result<Vec<Rule>, StoreError> {
+        if verticals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = Vec::new();
+        let l = in_list(&mut args, verticals.iter().cloned().map(Arg::Text));
+        let sql = format!("SELECT {RULE_COLUMNS} FROM bid_rules WHERE vertical IN ({l}) AND active = TRUE");
+        let rows: Vec<RuleRow> =
+            with_pool!(self, read, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
+        rows.into_iter().map(Rule::try_from).collect()
+    }
+
+    async fn record_decisions(&self, d: &[Decision]) -> Result<(), StoreError> {
+        if d.is_empty() {
+            return Ok(());
+        }
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            for x in d {
+                sqlx::query(
+                    "INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(x.id)
+                .bind(x.rule_id)
+                .bind(x.lead_id)
+                .bind(&x.outcome)
+                .bind(&x.reason)
+                .bind(x.amount.map(|m| m.micros()))
+                .bind(micros(x.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+            tx.commit().await.map_err(map_err)
+        })
+    }
+
+    async fn decisions(&self, rule: Uuid, page: &PageRequest) -> Result<Page<Decision>, StoreError> {
+        let mut args = vec![Arg::Uuid(rule)];
+        let mut conds = vec!["rule_id = $1".to_owned()];
+        let tail = keyset(page, &mut conds, &mut args);
+        let sql = format!(
+            "SELECT id, rule_id, lead_id, outcome, reason, amount, created_at FROM rule_decisions{}{tail}",
+            where_clause(&conds)
+        );
+        type Row = (Uuid, Uuid, Uuid, String, String, Option<i64>, i64);
+        let rows: Vec<Row> =
+            with_pool!(self, fresh, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
+        let items = rows
+            .into_iter()
+            .map(|(id, rule_id, lead_id, outcome, reason, amount, t)| Decision {
+                id,
+                rule_id,
+                lead_id,
+                outcome,
+                reason,
+                amount: amount.map(Money::from_micros),
+                created_at: leadex_core::clock::from_micros(t),
+            })
+            .collect();
+        Ok(Page::from_rows(page, items))
+    }
+
+    async fn create_pool(&self, pool: &Pool, at: DateTime<Utc>) -> Result<(), BidError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            sqlx::query(
+                "INSERT INTO bounty_pools (id, buyer_id, vertical, reward_per_lead, criteria, status, funded_total,
+                                           expires_at, created_at, updated_at, account_id)
+                 VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $8, $9)",
+            )
+            .bind(pool.id)
+            .bind(pool.buyer_id.as_uuid())
+            .bind(&pool.vertical)
+            .bind(pool.reward_per_lead.micros())
+            .bind(Json(&pool.criteria))
+            .bind(pool.funded_total.micros())
+            .bind(pool.expires_at.map(micros))
+            .bind(micros(at))
+            .bind(LedgerAccount::pool(pool.id).id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let m = Movement::transfer(
+                LedgerAccount::available(pool.buyer_id),
+                LedgerAccount::pool(pool.id),
+                pool.funded_total,
+                "bounty_funded",
+                format!("pool:{}", pool.id),
+            );
+            if let Err(e) = post!(tx, &m, at) {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(e.into());
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(())
+        })
+    }
+
+    async fn top_up_pool(
+        &self,
+        buyer: AccountId,
+        id: Uuid,
+        amount: Money,
+        at: DateTime<Utc>,
+    ) -> Result<bool, BidError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let n = sqlx::query(
+                "UPDATE bounty_pools SET funded_total = funded_total + $1, updated_at = $2
+                 WHERE id = $3 AND buyer_id = $4 AND status = 'active'",
+            )
+            .bind(amount.micros())
+            .bind(micros(at))
+            .bind(id)
+            .bind(buyer.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            if n != 1 {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(false);
+            }
+            let m = Movement::transfer(
+                LedgerAccount::available(buyer),
+                LedgerAccount::pool(id),
+                amount,
+                "bounty_top_up",
+                format!("pool:{id}"),
+            );
+            if let Err(e) = post!(tx, &m, at) {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(e.into());
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        })
+    }
+
+    async fn withdraw_pool(&self, buyer: AccountId, id: Uuid, at: DateTime<Utc>) -> Result<Option<Money>, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let n = sqlx::query(
+                "UPDATE bounty_pools SET status = 'closed', updated_at = $1
+                 WHERE id = $2 AND buyer_id = $3 AND status = 'active'",
+            )
+            .bind(micros(at))
+            .bind(id)
+            .bind(buyer.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            if n != 1 {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(None);
+            }
+            let left: Option<i64> = sqlx::query_scalar("SELECT balance FROM ledger_accounts WHERE id = $1")
+                .bind(LedgerAccount::pool(id).id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let left = Money::from_micros(left.unwrap_or(0));
+            let m = Movement::transfer(
+                LedgerAccount::pool(id),
+                LedgerAccount::available(buyer),
+                left,
+                "bounty_withdrawn",
+                format!("pool:{id}"),
+            );
+            post!(tx, &m, at)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(left))
+        })
+    }
+
+    async fn get_pool(&self, id: Uuid) -> Result<Option<Pool>, StoreError> {
+        let sql = format!("SELECT {POOL_COLUMNS} FROM {POOL_FROM} WHERE id = $1");
+        let row: Option<PoolRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .fetch_optional(p)
+            .await
+            .map_err(map_err))?;
+        Ok(row.map(Pool::from))
+    }
+
+    async fn buyer_pools(&self, buyer: AccountId, page: &PageRequest) -> Result<Page<Pool>, StoreError> {
+        let mut args = vec![Arg::Uuid(buyer.as_uuid())];
+        let mut conds = vec!["buyer_id = $1".to_owned()];
+        let tail = keyset(page, &mut conds, &mut args);
+        let sql = format!("SELECT {POOL_COLUMNS} FROM {POOL_FROM}{}{tail}", where_clause(&conds));
+        let rows: Vec<PoolRow> =
+            with_pool!(self, fresh, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
+        Ok(Page::from_rows(page, rows.into_iter().map(Pool::from).collect()))
+    }
+
+    async fn pools_for(&self, verticals: &[String], at: DateTime<Utc>) -> Result<Vec<Pool>, StoreError> {
+        if verticals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec![Arg::I64(micros(at))];
+        let l = in_list(&mut args, verticals.iter().cloned().map(Arg::Text));
+        let sql = format!(
+            "SELECT {POOL_COLUMNS} FROM {POOL_FROM}
+             WHERE vertical IN ({l}) AND status = 'active' AND (expires_at IS NULL OR expires_at > $1)"
+        );
+        let rows: Vec<PoolRow> =
+            with_pool!(self, fresh, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
+        Ok(rows.into_iter().map(Pool::from).collect())
+    }
+
+    async fn pay_bounties(
+        &self,
+        lead: LeadId,
+        seller: AccountId,
+        payouts: &[(Uuid, Money)],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, Money)>, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut paid = Vec::new();
+            for (pool, amount) in payouts {
+                // Once per pool and lead: the payout row comes first.
+                let fresh = sqlx::query(
+                    "INSERT INTO bounty_payouts (pool_id, lead_id, amount, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (pool_id, lead_id) DO NOTHING",
+                )
+                .bind(pool)
+                .bind(lead.as_uuid())
+                .bind(amount.micros())
+                .bind(micros(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected()
+                    == 1;
+                if !fresh {
+                    continue;
+                }
+                let (to_seller, platform) = split(*amount);
+                let m = Movement {
+                    legs: vec![
+                        leadex_core::market::Leg { account: LedgerAccount::pool(*pool), amount: -amount.micros() },
+                        leadex_core::market::Leg {
+                            account: LedgerAccount::payable(seller),
+                            amount: to_seller.micros(),
+                        },
+                        leadex_core::market::Leg { account: LedgerAccount::fees(), amount: platform.micros() },
+                    ],
+                    reason: "bounty_paid",
+                    reference: format!("lead:{lead}"),
+                };
+                match post!(tx, &m, at) {
+                    Ok(_) => paid.push((*pool, *amount)),
+                    Err(PostError::Insufficient) => {
+                        // The pool ran dry: no payout from it.
+                        sqlx::query("DELETE FROM bounty_payouts WHERE pool_id = $1 AND lead_id = $2")
+                            .bind(pool)
+                            .bind(lead.as_uuid())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    }
+                    Err(PostError::Store(e)) => {
+                        tx.rollback().await.map_err(map_err)?;
+                        return Err(e);
+                    }
+                }
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(paid)
+        })
+    }
+
+    async fn bounty_totals(&self) -> Result<Vec<BountyTotal>, StoreError> {
+        let sql = format!(
+            "SELECT vertical, COUNT(*), CAST(COALESCE(SUM(remaining), 0) AS BIGINT) FROM {POOL_FROM}
+             WHERE status = 'active' GROUP BY vertical ORDER BY vertical"
+        );
+        let rows: Vec<(String, i64, i64)> =
+            with_pool!(self, read, |p| sqlx::query_as(AssertSqlSafe(sql.clone())).fetch_all(p).await.map_err(map_err))?;
+        Ok(rows
+            .into_iter()
+            .map(|(vertical, n, rem)| BountyTotal {
+                vertical,
+                pools: u64::try_from(n).unwrap_or(0),
+                remaining: Money::from_micros(rem),
+            })
+            .collect())
+    }
+}
