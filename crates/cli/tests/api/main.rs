@@ -7,4 +7,5 @@ mod concurrency;
 mod crash;
 mod errors;
 mod leads;
+mod market;
 mod pipeline;
