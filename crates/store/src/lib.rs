@@ -297,9 +297,12 @@ fn push(args: &mut Vec<Arg>, a: Arg) -> String {
     format!("${}", args.len())
 }
 
+/// Placeholders for `x IN (…)`. An empty list gives `NULL`: `x IN (NULL)`
+/// matches nothing on both engines, where `x IN ()` is a PostgreSQL syntax
+/// error.
 fn in_list(args: &mut Vec<Arg>, values: impl IntoIterator<Item = Arg>) -> String {
     let ph: Vec<String> = values.into_iter().map(|v| push(args, v)).collect();
-    ph.join(", ")
+    if ph.is_empty() { "NULL".to_owned() } else { ph.join(", ") }
 }
 
 /// Inserts a [`NewJob`] (skipped when its dedupe key exists); evaluates to
@@ -643,19 +646,24 @@ impl Store for SqlStore {
             }
             // 3. Exact daily cap: the counter row is locked by the upsert
             // until commit, so concurrent inserts serialise on it.
-            let counted: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO ingest_counters (seller_id, vertical, day, count) VALUES ($1, $2, $3, 1)
+            // A cap of 0 admits nothing (the insert below would count 1).
+            let counted: Option<i64> = if req.daily_cap == 0 {
+                None
+            } else {
+                sqlx::query_scalar(
+                    "INSERT INTO ingest_counters (seller_id, vertical, day, count) VALUES ($1, $2, $3, 1)
                  ON CONFLICT (seller_id, vertical, day) DO UPDATE SET count = ingest_counters.count + 1
                     WHERE ingest_counters.count < $4
                  RETURNING count",
-            )
-            .bind(seller)
-            .bind(&lead.vertical)
-            .bind(days_since_epoch(req.cap_day))
-            .bind(i64::from(req.daily_cap))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
+                )
+                .bind(seller)
+                .bind(&lead.vertical)
+                .bind(days_since_epoch(req.cap_day))
+                .bind(i64::from(req.daily_cap))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+            };
             if counted.is_none() {
                 tx.rollback().await.map_err(map_err)?;
                 return Err(IngestError::DailyCapReached);
@@ -769,11 +777,14 @@ impl Store for SqlStore {
             conds.push(format!("created_at < {}", push(&mut args, Arg::I64(micros(t)))));
         }
         for (key, value) in &q.field_eq {
-            // JSON access is the one place the dialects differ.
+            // JSON access is the one place the dialects differ. Matches are
+            // typed on both engines: "12" is not 12, and 1 is not true.
             let cond = if postgres {
                 let k = push(&mut args, Arg::Text(key.clone()));
                 match value {
-                    FieldValue::Text(s) => format!("fields ->> {k} = {}", push(&mut args, Arg::Text(s.clone()))),
+                    FieldValue::Text(s) => {
+                        format!("fields -> {k} = to_jsonb({}::text)", push(&mut args, Arg::Text(s.clone())))
+                    }
                     FieldValue::Number(n) => {
                         format!("fields -> {k} = to_jsonb({}::float8)", push(&mut args, Arg::F64(*n)))
                     }
@@ -784,12 +795,16 @@ impl Store for SqlStore {
             } else {
                 let k = push(&mut args, Arg::Text(format!("$.\"{key}\"")));
                 match value {
-                    FieldValue::Text(s) => {
-                        format!("json_extract(fields, {k}) = {}", push(&mut args, Arg::Text(s.clone())))
-                    }
-                    FieldValue::Number(n) => format!("json_extract(fields, {k}) = {}", push(&mut args, Arg::F64(*n))),
+                    FieldValue::Text(s) => format!(
+                        "json_type(fields, {k}) = 'text' AND json_extract(fields, {k}) = {}",
+                        push(&mut args, Arg::Text(s.clone()))
+                    ),
+                    FieldValue::Number(n) => format!(
+                        "json_type(fields, {k}) IN ('integer', 'real') AND json_extract(fields, {k}) = {}",
+                        push(&mut args, Arg::F64(*n))
+                    ),
                     FieldValue::Bool(b) => {
-                        format!("json_extract(fields, {k}) = {}", push(&mut args, Arg::I64(i64::from(*b))))
+                        format!("json_type(fields, {k}) = {}", push(&mut args, Arg::Text(b.to_string())))
                     }
                 }
             };

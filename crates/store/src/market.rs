@@ -71,7 +71,17 @@ macro_rules! post {
         if !m.is_balanced() {
             result = Err(PostError::Store(StoreError::Corrupt(format!("unbalanced movement `{}`", m.reason))));
         }
-        for leg in &m.legs {
+        // Debits first (only they can fail), each group in account order;
+        // a savepoint makes a refused movement leave no trace even when the
+        // caller carries on with its transaction.
+        let mut legs: Vec<&leadex_core::market::Leg> = m.legs.iter().collect();
+        legs.sort_by(|a, b| (a.amount >= 0, &a.account.id).cmp(&(b.amount >= 0, &b.account.id)));
+        if result.is_ok()
+            && let Err(e) = sqlx::query("SAVEPOINT leadex_post").execute(&mut *$tx).await
+        {
+            result = Err(PostError::Store(map_err(e)));
+        }
+        for leg in legs {
             if result.is_err() || leg.amount == 0 {
                 continue;
             }
@@ -121,7 +131,51 @@ macro_rules! post {
                 result = Err(e);
             }
         }
+        let end = if result.is_ok() { "RELEASE SAVEPOINT leadex_post" } else { "ROLLBACK TO SAVEPOINT leadex_post" };
+        if !matches!(result, Err(PostError::Store(_)))
+            && let Err(e) = sqlx::query(end).execute(&mut *$tx).await
+        {
+            result = Err(PostError::Store(map_err(e)));
+        }
         result
+    }};
+}
+
+/// Locks ledger accounts in sorted id order (creating them if missing)
+/// before a transaction posts to several, so two transactions touching the
+/// same accounts always lock them in the same order and cannot deadlock
+/// (PostgreSQL; SQLite has one writer anyway).
+macro_rules! lock_accounts {
+    ($tx:expr, $accounts:expr, $at:expr) => {{
+        let mut accounts: Vec<LedgerAccount> = $accounts;
+        accounts.sort();
+        accounts.dedup();
+        let mut r: Result<(), StoreError> = Ok(());
+        for a in &accounts {
+            let step: Result<(), sqlx::Error> = async {
+                sqlx::query(
+                    "INSERT INTO ledger_accounts (id, owner_id, kind, balance, created_at) VALUES ($1, $2, $3, 0, $4)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&a.id)
+                .bind(a.owner)
+                .bind(a.kind)
+                .bind(micros($at))
+                .execute(&mut *$tx)
+                .await?;
+                sqlx::query("UPDATE ledger_accounts SET balance = balance WHERE id = $1")
+                    .bind(&a.id)
+                    .execute(&mut *$tx)
+                    .await?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = step {
+                r = Err(map_err(e));
+                break;
+            }
+        }
+        r
     }};
 }
 
@@ -530,16 +584,15 @@ impl Market for SqlStore {
     }
 
     async fn live_locked(&self, buyer: AccountId) -> Result<Money, StoreError> {
-        let n: i64 =
-            with_pool!(self, fresh, |p| {
-                sqlx::query_scalar(
+        let n: i64 = with_pool!(self, fresh, |p| {
+            sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(amount + fee), 0) AS BIGINT) FROM bids WHERE buyer_id = $1 AND status = 'live'"
         )
         .bind(buyer.as_uuid())
         .fetch_one(p)
         .await
         .map_err(map_err)
-            })?;
+        })?;
         Ok(Money::from_micros(n))
     }
 
@@ -594,6 +647,12 @@ impl Market for SqlStore {
             };
             let seller = AccountId::from_uuid(seller);
             let reference = format!("lead:{}", c.lead_id);
+            let mut touched = vec![LedgerAccount::payable(seller), LedgerAccount::fees()];
+            for b in std::iter::once(&win).chain(losers.iter()) {
+                touched.push(LedgerAccount::locked(b.buyer_id));
+                touched.push(LedgerAccount::available(b.buyer_id));
+            }
+            lock_accounts!(tx, touched, c.at)?;
             // Winner: lock → seller 95 % of the amount, platform 5 % + fee.
             let (to_seller, platform) = split(win.amount);
             let settle = Movement {
@@ -686,6 +745,12 @@ impl Market for SqlStore {
             };
             let price = Money::from_micros(row.buy_now_price);
             let (to_seller, platform) = split(price);
+            let touched = vec![
+                LedgerAccount::available(buyer),
+                LedgerAccount::payable(AccountId::from_uuid(row.seller_id)),
+                LedgerAccount::fees(),
+            ];
+            lock_accounts!(tx, touched, at)?;
             let m = Movement {
                 legs: vec![
                     leadex_core::market::Leg { account: LedgerAccount::available(buyer), amount: -price.micros() },
@@ -1038,6 +1103,9 @@ impl Market for SqlStore {
     ) -> Result<Vec<(Uuid, Money)>, StoreError> {
         with_pool!(self, write, |p| {
             let mut tx = p.begin().await.map_err(map_err)?;
+            let mut touched = vec![LedgerAccount::payable(seller), LedgerAccount::fees()];
+            touched.extend(payouts.iter().map(|(pool, _)| LedgerAccount::pool(*pool)));
+            lock_accounts!(tx, touched, at)?;
             let mut paid = Vec::new();
             for (pool, amount) in payouts {
                 // Once per pool and lead: the payout row comes first.

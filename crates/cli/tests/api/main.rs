@@ -7,5 +7,6 @@ mod concurrency;
 mod crash;
 mod errors;
 mod leads;
+mod ledger_props;
 mod market;
 mod pipeline;

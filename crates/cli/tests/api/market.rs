@@ -354,3 +354,97 @@ on_both_engines!(
     bounties_pay_sellers_on_matching_sales_within_twice_the_price,
     sealed_bids_never_reach_other_buyers,
 );
+
+/// 5 buyers with rules and balances, 200 leads across 10 verticals, every
+/// auction closes; money adds up and every loser's lock is released.
+async fn a_full_market_scenario_adds_up(engine: TestEngine) {
+    let Some((app, clock)) = market(engine).await else { return };
+    let svc = app.app.svc.clone();
+    let (_, _, sk) = svc.create_account(Role::Seller, "scenario seller").await.expect("seller");
+    let seller = svc.authenticate(&sk.secret).await.expect("auth");
+    svc.set_daily_cap(seller.account.id, Some(10_000)).await.expect("cap");
+    let seller = svc.authenticate(&sk.secret).await.expect("auth");
+    let roots = [
+        "solar",
+        "mortgage",
+        "roofing",
+        "insurance",
+        "home_services",
+        "b2b_saas",
+        "real_estate",
+        "auto",
+        "legal",
+        "financial_services",
+    ];
+    let mut buyers = Vec::new();
+    for i in 0..5 {
+        let (id, key) = buyer(&app, &format!("scenario buyer {i}"), "100000.00").await;
+        // Each buyer bids on two root verticals with different amounts and a
+        // catch-all rule at a lower priority.
+        for (j, root) in roots.iter().enumerate().filter(|(j, _)| j % 5 == i || (j + 1) % 5 == i) {
+            let amount = format!("{}.00", 150 + 10 * i + j);
+            let r = app
+                .post(
+                    "/v1/me/rules",
+                    Some(&key),
+                    &json!({"vertical": root, "bid_amount": amount, "max_bid": "400.00", "daily_budget": "50000.00", "priority": 1}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+        let r = app
+            .post("/v1/me/rules", Some(&key), &json!({"vertical": "*", "bid_amount": "120.00", "max_bid": "400.00", "daily_budget": "50000.00", "priority": 9}))
+            .await;
+        assert_eq!(r.status, 201);
+        buyers.push((id, key));
+    }
+    let verticals: Vec<String> =
+        roots.iter().map(|r| format!("{r}.{}", svc.catalog().children(r)[0].split('.').nth(1).unwrap_or(""))).collect();
+    let mut leads = Vec::new();
+    for i in 0..200 {
+        let r = svc.submit_lead(&seller, app.lead(&verticals[i % 10]), None, "scenario").await.expect("accepted");
+        leads.push(r.body["id"].as_str().expect("id").to_owned());
+    }
+    app.app.worker().run_once().await.expect("scored and auto-bid");
+    close(&app, &clock).await;
+    app.app.worker().run_once().await.expect("follow-ups");
+
+    let store = &app.app.store;
+    let sold = store.scalar_i64("SELECT COUNT(*) FROM leads WHERE status = 'sold'").await.expect("n");
+    let unsold = store.scalar_i64("SELECT COUNT(*) FROM leads WHERE status = 'unsold'").await.expect("n");
+    assert_eq!(sold + unsold, 200, "every auction closed");
+    assert!(sold > 150, "most leads sold ({sold})");
+    let winning = store
+        .scalar_i64("SELECT CAST(COALESCE(SUM(amount + fee), 0) AS BIGINT) FROM bids WHERE status = 'won'")
+        .await
+        .expect("sum");
+    let payable_and_fees = store
+        .scalar_i64(
+            "SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM ledger_accounts WHERE kind IN ('payable', 'fees')",
+        )
+        .await
+        .expect("sum");
+    assert_eq!(payable_and_fees, winning, "seller payables + fees = winning bids + fees charged");
+    let live = store.scalar_i64("SELECT COUNT(*) FROM bids WHERE status = 'live'").await.expect("n");
+    assert_eq!(live, 0);
+    let locked = store
+        .scalar_i64("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM ledger_accounts WHERE kind = 'locked'")
+        .await
+        .expect("sum");
+    assert_eq!(locked, 0, "every loser's lock was released");
+    let (sum, held) = svc.ledger_totals().await.expect("totals");
+    assert_eq!(sum, 0);
+    assert_eq!(held, 5 * 100_000_000_000);
+}
+
+mod scenario {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_full_market_scenario_adds_up() {
+        super::a_full_market_scenario_adds_up(super::TestEngine::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_full_market_scenario_adds_up() {
+        super::a_full_market_scenario_adds_up(super::TestEngine::Postgres).await;
+    }
+}
