@@ -123,6 +123,9 @@ pub struct QueueSettings {
     /// Per-kind limits per process.
     #[serde(default)]
     pub kind_limits: std::collections::HashMap<String, usize>,
+    /// Where a worker-only process serves /metrics (empty: nowhere).
+    #[serde(default)]
+    pub metrics_bind: String,
 }
 
 /// `[scoring]`.

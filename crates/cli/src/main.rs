@@ -95,8 +95,21 @@ async fn run(app: &App, api: bool, work: bool, extra: Option<tokio::task::JoinHa
         app.serve(listener, metrics, shutdown_signal()).await
     } else {
         tracing::info!("worker only");
-        shutdown_signal().await;
-        Ok(())
+        let bind = app.settings.queue.metrics_bind.trim().to_owned();
+        match (bind.is_empty(), metrics) {
+            (false, Some(render)) => {
+                let listener = TcpListener::bind(&bind).await.with_context(|| format!("binding {bind}"))?;
+                tracing::info!(addr = %listener.local_addr()?, "worker metrics listening");
+                let router = axum::Router::new()
+                    .route("/metrics", axum::routing::get(move || async move { render() }))
+                    .route("/health/live", axum::routing::get(|| async { "ok" }));
+                axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("metrics server")
+            }
+            _ => {
+                shutdown_signal().await;
+                Ok(())
+            }
+        }
     };
     let _ = stop_tx.send(true);
     if let Some(h) = extra {

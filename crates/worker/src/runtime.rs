@@ -221,6 +221,7 @@ impl Worker {
         let mut fl = lock(&self.in_flight);
         let mut kr = lock(&self.kind_running);
         for j in &jobs {
+            metrics::counter!("leadex_job_attempts_total", "kind" => j.kind.clone()).increment(1);
             fl.insert(j.id);
             *kr.entry(j.kind.clone()).or_default() += 1;
             let delay = (now - j.run_at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
