@@ -56,19 +56,6 @@ async fn twenty_parallel_requests_with_one_idempotency_key_create_one_lead(engin
     assert_eq!(mine.body["items"].as_array().map(Vec::len), Some(1));
 }
 
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::TestEngine::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::TestEngine::Postgres).await })*
-        }
-    };
-}
-
 on_both_engines!(
     fifty_parallel_submissions_against_a_cap_of_twenty_accept_exactly_twenty,
     twenty_parallel_requests_with_one_idempotency_key_create_one_lead,

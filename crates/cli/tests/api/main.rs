@@ -1,6 +1,21 @@
 //! HTTP integration tests of leadex: one binary, each test around a fresh
 //! `spawn_app()` (real database, real HTTP on a port-0 listener).
 
+/// Runs each scenario `async fn name(engine)` once on SQLite and once on
+/// PostgreSQL (skipped there when `LEADEX_TEST_PG_URL` is unset).
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(leadex_testkit::TestEngine::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(leadex_testkit::TestEngine::Postgres).await })*
+        }
+    };
+}
+
 mod accounts;
 mod asks;
 mod concurrency;

@@ -332,19 +332,6 @@ async fn sealed_bids_never_reach_other_buyers(engine: TestEngine) {
     assert_eq!(own.body["my_bid"]["amount"], secret, "the bidder sees its own bid");
 }
 
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::TestEngine::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::TestEngine::Postgres).await })*
-        }
-    };
-}
-
 on_both_engines!(
     bids_lock_replace_withdraw_and_settle_at_close,
     ties_are_broken_by_the_published_seed,
