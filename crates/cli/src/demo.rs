@@ -29,8 +29,26 @@ pub async fn seed(app: &App) -> anyhow::Result<(DemoKeys, Principal)> {
     let (_, _, admin) = svc.create_account(Role::Admin, "Demo Operator").await.map_err(err)?;
     let (_, _, seller) = svc.create_account(Role::Seller, "Sunrise Leads LLC").await.map_err(err)?;
     let mut buyers = Vec::new();
-    for name in ["Acme Solar Installers", "Bluebird Mortgage", "Cobalt Insurance Group"] {
-        let (_, _, k) = svc.create_account(Role::Buyer, name).await.map_err(err)?;
+    let plans: [(&str, &[&str], &str); 3] = [
+        ("Acme Solar Installers", &["solar", "roofing", "home_services"], "95.00"),
+        ("Bluebird Mortgage", &["mortgage", "financial_services", "real_estate"], "110.00"),
+        ("Cobalt Insurance Group", &["insurance", "auto", "legal", "b2b_saas"], "90.00"),
+    ];
+    for (name, verticals, amount) in plans {
+        let (account, _, k) = svc.create_account(Role::Buyer, name).await.map_err(err)?;
+        // Balances and auto-bid rules, so auctions clear and the market moves.
+        svc.credit_vault(account.id, Money::from_micros(250_000_000_000), "demo").await.map_err(err)?;
+        let buyer = svc.authenticate(&k.secret).await.map_err(err)?;
+        let rule = |vertical: &str, bid: &str, priority: i32| {
+            serde_json::json!({"vertical": vertical, "bid_amount": bid, "max_bid": "400.00",
+                               "daily_budget": "100000.00", "priority": priority})
+        };
+        let mut specs: Vec<serde_json::Value> = verticals.iter().map(|v| rule(v, amount, 1)).collect();
+        specs.push(rule("*", "70.00", 9));
+        for spec in specs {
+            let input = leadex_core::service::from_json_value(spec).map_err(err)?;
+            svc.create_rule(&buyer, input).await.map_err(err)?;
+        }
         buyers.push(k.secret);
     }
     let principal = svc.authenticate(&seller.secret).await.map_err(err)?;
