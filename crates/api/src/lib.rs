@@ -10,6 +10,7 @@ pub mod dto;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
+pub mod realtime;
 pub mod routes;
 pub mod state;
 
@@ -125,6 +126,7 @@ pub fn router(state: AppState, metrics: Option<MetricsRender>) -> Router {
         timeout: state.http.request_timeout,
     });
     let body_limit = state.http.body_limit;
+    let sockets = realtime::layer(state.svc.clone());
     let mut r = Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
@@ -176,6 +178,7 @@ pub fn router(state: AppState, metrics: Option<MetricsRender>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(sockets)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(ctx, request_context))
         .with_state(state)

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod crypto;
 pub mod cursor;
 pub mod error;
+pub mod events;
 pub mod market;
 pub mod model;
 pub mod ports;

@@ -18,7 +18,9 @@ use crate::runtime::{JobContext, JobError, JobHandler};
 
 /// Kind of the scoring job.
 pub const SCORE_LEAD: &str = leadex_core::service::SCORE_LEAD;
-pub use leadex_core::service::market::kinds::{AUTO_BID, CLOSE_AUCTION, EXPIRE_LISTING, MATCH_BOUNTIES, MINT_NFT};
+pub use leadex_core::service::market::kinds::{
+    AUCTION_CLOSING, AUTO_BID, CLOSE_AUCTION, EXPIRE_LISTING, MATCH_BOUNTIES, MINT_NFT,
+};
 /// A job that does nothing (benchmarks, queue tests).
 pub const NOOP: &str = "noop";
 
@@ -159,11 +161,20 @@ impl JobHandler for ScoreLead {
             ends_at,
             seed,
             seed_hash: keccak256(&seed),
-            jobs: vec![job_for(CLOSE_AUCTION, ends_at), job_for(AUTO_BID, now)],
+            jobs: {
+                let mut jobs = vec![job_for(CLOSE_AUCTION, ends_at), job_for(AUTO_BID, now)];
+                if lead.auction_duration_secs > 10 {
+                    jobs.push(job_for(AUCTION_CLOSING, ends_at - chrono::Duration::seconds(10)));
+                }
+                jobs
+            },
         };
         let opened = self.svc.store().score_and_open(&open).await?;
         if opened {
             self.svc.jobs_notify().notify_waiters();
+            if let Ok(Some(open_lead)) = self.svc.store().get_lead(id).await {
+                self.svc.emit_lead_new(&open_lead);
+            }
             metrics::histogram!("leadex_quality_score_duration_seconds").record(started.elapsed().as_secs_f64());
             metrics::counter!("leadex_leads_scored_total", "vertical" => lead.vertical.clone(), "tier" => s.tier.as_str())
                 .increment(1);
@@ -242,6 +253,18 @@ impl JobHandler for ExpireListing {
     }
 }
 
+/// `auction_closing`: tells the auction's watchers it ends in ten seconds.
+#[derive(Clone, Debug)]
+pub struct AuctionClosing(pub Leadex);
+
+#[async_trait]
+impl JobHandler for AuctionClosing {
+    async fn run(&self, _ctx: &JobContext, job: &JobRecord) -> Result<(), JobError> {
+        self.0.announce_closing(lead_id(job)?).await?;
+        Ok(())
+    }
+}
+
 /// `mint_nft`: mints the sold lead's NFT to its buyer.
 ///
 /// Until the chain issue lands this only records that it ran (the job is
@@ -278,5 +301,6 @@ pub fn pipeline(worker: crate::Worker, svc: &Leadex, external: Option<ExternalSc
         .handle(MATCH_BOUNTIES, MatchBounties(svc.clone()))
         .handle(EXPIRE_LISTING, ExpireListing(svc.clone()))
         .handle(MINT_NFT, MintNft)
+        .handle(AUCTION_CLOSING, AuctionClosing(svc.clone()))
         .handle(NOOP, Noop)
 }

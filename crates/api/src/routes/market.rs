@@ -80,7 +80,8 @@ pub async fn place_bid(
 ) -> ApiResult<(StatusCode, Json<BidView>)> {
     let p = auth.require(Scope::BidsWrite)?;
     let id: LeadId = path_id(&id, "lead_not_found")?;
-    let bid = st.svc.place_bid(p, id, req.amount).await?;
+    let cid = crate::problem::current_correlation_id().unwrap_or_default();
+    let bid = st.svc.place_bid(p, id, req.amount, &cid).await?;
     Ok((StatusCode::CREATED, Json(bid.into())))
 }
 

@@ -118,7 +118,8 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Bid { buyer, lead, cents } => {
-                let _ = svc.place_bid(&w.buyers[buyer], w.leads[lead], Money::from_micros(cents * 10_000)).await;
+                let _ =
+                    svc.place_bid(&w.buyers[buyer], w.leads[lead], Money::from_micros(cents * 10_000), "prop").await;
             }
             Op::Withdraw { buyer, lead } => {
                 let _ = svc.withdraw_bid(&w.buyers[buyer], w.leads[lead]).await;

@@ -25,3 +25,4 @@ mod leads;
 mod ledger_props;
 mod market;
 mod pipeline;
+mod realtime;

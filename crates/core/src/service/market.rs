@@ -35,6 +35,8 @@ pub mod kinds {
     pub const MATCH_BOUNTIES: &str = "match_bounties";
     /// Ends an unsold lead's buy-now window.
     pub const EXPIRE_LISTING: &str = "expire_listing";
+    /// Announces an auction's last ten seconds.
+    pub const AUCTION_CLOSING: &str = "auction_closing";
 }
 
 /// `POST /v1/me/rules` body (SPEC §15).
@@ -169,13 +171,20 @@ impl Leadex {
     }
 
     /// Places (or replaces) a manual bid (SPEC §6 checks).
-    pub async fn place_bid(&self, p: &Principal, lead_id: LeadId, amount: Money) -> Result<Bid, AppError> {
+    pub async fn place_bid(
+        &self,
+        p: &Principal,
+        lead_id: LeadId,
+        amount: Money,
+        correlation_id: &str,
+    ) -> Result<Bid, AppError> {
         let buyer = buyer(p)?;
         positive(amount, "amount")?;
         let lead = self.lead(lead_id).await?;
         self.check_bidder(p, &lead, amount)?;
         let now = self.clock.now();
-        self.market
+        let bid = self
+            .market
             .place_bid(&PlaceBid {
                 id: Uuid::now_v7(),
                 lead_id,
@@ -188,7 +197,9 @@ impl Leadex {
                 at: now,
             })
             .await
-            .map_err(bid_error)
+            .map_err(bid_error)?;
+        self.emit_bid(&bid, correlation_id).await;
+        Ok(bid)
     }
 
     fn check_bidder(&self, p: &Principal, lead: &LeadRecord, amount: Money) -> Result<(), AppError> {
@@ -248,6 +259,7 @@ impl Leadex {
             Ok(l) => {
                 self.jobs_notify.notify_waiters();
                 metrics::counter!("leadex_buy_now_total", "vertical" => l.vertical.clone()).increment(1);
+                self.emit_bought(&l, buyer).await;
                 Ok(l)
             }
             Err(BuyError::NotForSale) => {
@@ -292,7 +304,18 @@ impl Leadex {
         metrics::counter!("leadex_auctions_closed_total", "vertical" => lead.root_vertical.clone(), "outcome" => label)
             .increment(1);
         self.jobs_notify.notify_waiters();
+        self.emit_closed(&lead, &outcome).await;
         Ok(outcome)
+    }
+
+    /// Announces the last ten seconds of an auction (the `auction_closing`
+    /// job); nothing when it is already over.
+    pub async fn announce_closing(&self, lead_id: LeadId) -> Result<(), AppError> {
+        let lead = self.lead(lead_id).await?;
+        if lead.status == LeadStatus::InAuction {
+            self.emit_closing(&lead);
+        }
+        Ok(())
     }
 
     /// Ends an unsold lead's listing (the `expire_listing` job).
@@ -499,7 +522,8 @@ impl Leadex {
                 at: now,
             };
             match self.market.place_bid(&bid).await {
-                Ok(_) => {
+                Ok(placed_bid) => {
+                    self.emit_bid(&placed_bid, &lead.correlation_id).await;
                     tried.insert(rule.buyer_id, true);
                     placed += 1;
                     decisions.push(decide("bid", "placed", Some(amount)));
@@ -619,6 +643,7 @@ impl Leadex {
             allocate_bounties(&rewards, price).into_iter().map(|(i, m)| (eligible[i].id, m)).collect();
         let paid = self.market.pay_bounties(lead_id, lead.seller_id, &chosen, self.clock.now()).await?;
         metrics::counter!("leadex_bounties_paid_total").increment(paid.len() as u64);
+        self.emit_bounties(&lead, &paid).await;
         Ok(paid)
     }
 

@@ -3,6 +3,7 @@
 
 mod accounts;
 pub mod asks;
+mod events;
 mod jobs;
 mod leads;
 pub mod market;
@@ -62,6 +63,7 @@ pub struct Leadex {
     queue: Arc<dyn JobQueue>,
     market: Arc<dyn Market>,
     jobs_notify: Arc<tokio::sync::Notify>,
+    events: Arc<crate::events::EventHub>,
     catalog: Arc<Catalog>,
     cipher: Arc<PiiCipher>,
     clock: Arc<dyn Clock>,
@@ -90,6 +92,7 @@ impl Leadex {
             queue,
             market,
             jobs_notify: Arc::new(tokio::sync::Notify::new()),
+            events: Arc::new(crate::events::EventHub::default()),
             catalog: Arc::new(catalog),
             cipher: Arc::new(cipher),
             clock,
@@ -121,6 +124,11 @@ impl Leadex {
     /// wake at once instead of at their next poll.
     pub fn jobs_notify(&self) -> &Arc<tokio::sync::Notify> {
         &self.jobs_notify
+    }
+
+    /// The realtime event hub.
+    pub fn events(&self) -> &Arc<crate::events::EventHub> {
+        &self.events
     }
 
     /// The PII keyring (workers that must read PII, e.g. external scoring).
