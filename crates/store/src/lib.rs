@@ -214,16 +214,21 @@ impl SqlStore {
                 .foreign_keys(true)
                 .pragma("temp_store", "memory")
                 .pragma("cache_size", "-65536");
+            // The writer never checkpoints (a checkpoint fsyncs, and the one
+            // writer would stall every request behind it); a background
+            // connection checkpoints passively instead, off the hot path.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(opts.acquire_timeout.max(Duration::from_secs(30)))
-                .connect_with(base.clone())
+                .connect_with(base.clone().pragma("wal_autocheckpoint", "0"))
                 .await
                 .map_err(map_err)?;
             let read = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.clamp(1, 8))
                 .acquire_timeout(opts.acquire_timeout)
-                .connect_lazy_with(base.read_only(true));
+                .connect_lazy_with(base.clone().read_only(true));
+            let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(base);
+            tokio::spawn(checkpoint_loop(checkpointer, write.clone()));
             Ok(Self { db: Db::Sqlite { write, read } })
         } else {
             Err(StoreError::Backend(format!(
@@ -260,6 +265,31 @@ impl SqlStore {
     /// and tests: counts, sums).
     pub async fn scalar_i64(&self, sql: &'static str) -> Result<i64, StoreError> {
         with_pool!(self, write, |p| sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.map_err(map_err))
+    }
+}
+
+/// Checkpoints the WAL from its own connection: passively every 250 ms
+/// (never blocks the writer), and truncates it when it grew large, until the
+/// writer pool closes.
+async fn checkpoint_loop(conn: SqlitePool, writer: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if writer.is_closed() {
+            conn.close().await;
+            return;
+        }
+        // (busy, log frames, checkpointed frames)
+        let r: Result<(i64, i64, i64), _> =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&conn).await;
+        if let Ok((_, log, done)) = r
+            && log > 50_000
+            && log == done
+        {
+            // Fully checkpointed and large: reset the file so it stops growing.
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&conn).await;
+        }
     }
 }
 
