@@ -81,9 +81,10 @@ pub async fn spawn_app_with(
     let base = format!("http://{}", listener.local_addr().expect("bound"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let serving = app.clone();
+    let metrics = metrics_render();
     let server = tokio::spawn(async move {
         let _ = serving
-            .serve(listener, None, async move {
+            .serve(listener, metrics, async move {
                 let _ = rx.await;
             })
             .await;
@@ -101,6 +102,13 @@ pub async fn spawn_app_with(
         _db: db,
         _dir: TempDir(dir),
     })
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every
+/// app of a test binary), so `/metrics` works in tests.
+fn metrics_render() -> Option<leadex_api::MetricsRender> {
+    static RENDER: std::sync::OnceLock<Option<leadex_api::MetricsRender>> = std::sync::OnceLock::new();
+    RENDER.get_or_init(leadex::telemetry::init_metrics).clone()
 }
 
 impl Drop for TestApp {

@@ -126,6 +126,12 @@ async fn bids_lock_replace_withdraw_and_settle_at_close(engine: TestEngine) {
     // Late bids are refused.
     let r = bid(&bob, "50.00").await;
     assert_eq!((r.status, r.code()), (409, "auction_closed"));
+    // Close latency is exported as a histogram.
+    let m = app.send(app.http.get(app.url("/metrics"))).await;
+    assert_eq!(m.status, 200);
+    let text = app.http.get(app.url("/metrics")).send().await.expect("scrape").text().await.expect("text");
+    assert!(text.contains("leadex_auction_close_latency_seconds_bucket"), "close latency histogram exported");
+    assert!(text.contains("leadex_auctions_closed_total"));
 }
 
 fn hex_decode(s: &str) -> Vec<u8> {
