@@ -118,15 +118,26 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     r
 }
 
-/// Builds the router over `state`; `metrics` renders `/metrics` when given.
+/// Builds the router over `state` with in-process Socket.IO; `metrics`
+/// renders `/metrics` when given.
 pub fn router(state: AppState, metrics: Option<MetricsRender>) -> Router {
+    let sockets = realtime::local_layer(state.svc.clone());
+    router_with(state, metrics, sockets)
+}
+
+/// Builds the router with a given Socket.IO layer (e.g. one fanned out
+/// through Redis).
+pub fn router_with<A: socketioxide::adapter::Adapter>(
+    state: AppState,
+    metrics: Option<MetricsRender>,
+    sockets: socketioxide::layer::SocketIoLayer<A>,
+) -> Router {
     use routes::{accounts, asks, health, jobs, leads, market, verticals};
     let ctx = Arc::new(Ctx {
         in_flight: Arc::new(Semaphore::new(state.http.max_in_flight)),
         timeout: state.http.request_timeout,
     });
     let body_limit = state.http.body_limit;
-    let sockets = realtime::layer(state.svc.clone());
     let mut r = Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))

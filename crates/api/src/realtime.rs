@@ -16,6 +16,7 @@ use leadex_domain::{LeadId, Money};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::layer::SocketIoLayer;
 
@@ -27,13 +28,19 @@ pub const SOCKET_BUFFER: usize = 256;
 /// Simultaneous sockets per authenticated account.
 pub const MAX_SOCKETS_PER_ACCOUNT: usize = 50;
 
-/// Delivers service events to Socket.IO rooms.
-#[derive(Debug)]
-pub struct SocketSink {
-    io: SocketIo,
+/// Delivers service events to Socket.IO rooms (of every process, when the
+/// adapter fans out through Redis).
+pub struct SocketSink<A: Adapter> {
+    io: SocketIo<A>,
 }
 
-impl EventSink for SocketSink {
+impl<A: Adapter> std::fmt::Debug for SocketSink<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SocketSink")
+    }
+}
+
+impl<A: Adapter> EventSink for SocketSink<A> {
     fn publish(&self, event: Event) {
         let io = self.io.clone();
         // Emitting is cheap but async; never make the caller wait for it.
@@ -46,8 +53,9 @@ impl EventSink for SocketSink {
     }
 }
 
+/// The handshake `auth` payload: `{ "token": "lx_…" }` (optional).
 #[derive(Debug, Default, Deserialize)]
-struct Handshake {
+pub struct Handshake {
     #[serde(default)]
     token: Option<String>,
 }
@@ -79,21 +87,39 @@ fn bad(code: &'static str, detail: &str) -> Value {
     problem(AppError::bad_request(code, detail))
 }
 
-/// Builds the Socket.IO layer over the service and plugs its sink into the
-/// service's event hub.
-pub fn layer(svc: Leadex) -> SocketIoLayer {
+/// A Socket.IO layer with the in-process adapter (one process).
+pub fn local_layer(svc: Leadex) -> SocketIoLayer {
     let (layer, io) = SocketIo::builder().max_buffer_size(SOCKET_BUFFER).build_layer();
-    svc.events().set_sink(Arc::new(SocketSink { io: io.clone() }));
-    let io2 = io.clone();
-    io.ns("/", move |socket: SocketRef, TryData(auth): TryData<Handshake>| {
-        let svc = svc.clone();
-        let io = io2.clone();
-        async move { on_connect(svc, io, socket, auth.unwrap_or_default()).await }
-    });
+    set_sink(&io, &svc);
+    io.ns("/", connect_handler(svc, io.clone()));
     layer
 }
 
-async fn on_connect(svc: Leadex, io: SocketIo, socket: SocketRef, auth: Handshake) {
+/// Plugs `io` into the service's event hub: events published by the
+/// services are emitted to the rooms of every process sharing the adapter.
+pub fn set_sink<A: Adapter>(io: &SocketIo<A>, svc: &Leadex) {
+    svc.events().set_sink(Arc::new(SocketSink { io: io.clone() }));
+}
+
+/// The connect handler of the `/` namespace, for any adapter:
+/// `io.ns("/", connect_handler(svc, io.clone()))` (awaited with a remote
+/// adapter).
+pub fn connect_handler<A: Adapter>(
+    svc: Leadex,
+    io: SocketIo<A>,
+) -> impl Fn(SocketRef<A>, TryData<Handshake>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |socket: SocketRef<A>, TryData(auth): TryData<Handshake>| {
+        let svc = svc.clone();
+        let io = io.clone();
+        Box::pin(async move { on_connect(svc, io, socket, auth.unwrap_or_default()).await })
+    }
+}
+
+async fn on_connect<A: Adapter>(svc: Leadex, io: SocketIo<A>, socket: SocketRef<A>, auth: Handshake) {
     if let Some(token) = auth.token.filter(|t| !t.is_empty()) {
         match svc.authenticate(&token).await {
             Ok(p) => {
@@ -117,7 +143,7 @@ async fn on_connect(svc: Leadex, io: SocketIo, socket: SocketRef, auth: Handshak
     socket.on_disconnect(|| async { metrics::gauge!("leadex_ws_connections").decrement(1.0) });
 
     let s1 = svc.clone();
-    socket.on("subscribe", move |socket: SocketRef, TryData(req): TryData<Subscribe>, ack: AckSender| {
+    socket.on("subscribe", move |socket: SocketRef<A>, TryData(req): TryData<Subscribe>, ack: AckSender<A>| {
         let svc = s1.clone();
         async move {
             let reply = match req {
@@ -146,7 +172,7 @@ async fn on_connect(svc: Leadex, io: SocketIo, socket: SocketRef, auth: Handshak
         }
     });
 
-    socket.on("unsubscribe", |socket: SocketRef, TryData(req): TryData<Subscribe>, ack: AckSender| async move {
+    socket.on("unsubscribe", |socket: SocketRef<A>, TryData(req): TryData<Subscribe>, ack: AckSender<A>| async move {
         let reply = match req {
             Ok(req) => {
                 socket.leave(req.verticals.iter().map(|v| vertical_room(v)).collect::<Vec<_>>());
@@ -158,7 +184,7 @@ async fn on_connect(svc: Leadex, io: SocketIo, socket: SocketRef, auth: Handshak
     });
 
     let s2 = svc.clone();
-    socket.on("join_auction", move |socket: SocketRef, TryData(req): TryData<JoinAuction>, ack: AckSender| {
+    socket.on("join_auction", move |socket: SocketRef<A>, TryData(req): TryData<JoinAuction>, ack: AckSender<A>| {
         let svc = s2.clone();
         async move {
             let reply = match req.map(|r| r.lead_id.parse::<LeadId>()) {
@@ -179,15 +205,18 @@ async fn on_connect(svc: Leadex, io: SocketIo, socket: SocketRef, auth: Handshak
         }
     });
 
-    socket.on("leave_auction", |socket: SocketRef, TryData(req): TryData<JoinAuction>, ack: AckSender| async move {
-        if let Ok(r) = req {
-            socket.leave(lead_room(r.lead_id));
-        }
-        let _ = ack.send(&json!({"ok": true}));
-    });
+    socket.on(
+        "leave_auction",
+        |socket: SocketRef<A>, TryData(req): TryData<JoinAuction>, ack: AckSender<A>| async move {
+            if let Ok(r) = req {
+                socket.leave(lead_room(r.lead_id));
+            }
+            let _ = ack.send(&json!({"ok": true}));
+        },
+    );
 
     let s3 = svc;
-    socket.on("bid:place", move |socket: SocketRef, TryData(req): TryData<PlaceBid>, ack: AckSender| {
+    socket.on("bid:place", move |socket: SocketRef<A>, TryData(req): TryData<PlaceBid>, ack: AckSender<A>| {
         let svc = s3.clone();
         async move {
             let reply = place_bid(&svc, &socket, req).await;
@@ -197,7 +226,11 @@ async fn on_connect(svc: Leadex, io: SocketIo, socket: SocketRef, auth: Handshak
 }
 
 /// The socket twin of `POST /v1/leads/{id}/bids`: same checks, same codes.
-async fn place_bid(svc: &Leadex, socket: &SocketRef, req: Result<PlaceBid, impl std::fmt::Display>) -> Value {
+async fn place_bid<A: Adapter>(
+    svc: &Leadex,
+    socket: &SocketRef<A>,
+    req: Result<PlaceBid, impl std::fmt::Display>,
+) -> Value {
     let Some(p) = socket.extensions.get::<Principal>() else {
         return problem(AppError::unauthorized("an API key is required (handshake auth.token)"));
     };

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use leadex_api::{AppState, HttpConfig, MetricsRender};
+use leadex_api::{AppState, HttpConfig, MetricsRender, realtime};
 use leadex_core::Leadex;
 use leadex_core::clock::Clock;
 use leadex_core::crypto::PiiCipher;
@@ -20,6 +20,9 @@ use leadex_core::service::ServiceConfig;
 use leadex_store::{SqlStore, StoreOptions};
 use leadex_worker::handlers::{self, ExternalScorer};
 use leadex_worker::{Worker, WorkerConfig};
+use socketioxide::SocketIo;
+use socketioxide_redis::drivers::redis::RedisDriver;
+use socketioxide_redis::{RedisAdapter, RedisAdapterCtr};
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
@@ -131,27 +134,73 @@ impl App {
         Arc::new(handlers::pipeline(worker, &self.svc, external))
     }
 
-    /// The HTTP router.
-    pub fn router(&self, metrics: Option<MetricsRender>) -> axum::Router {
-        let state = AppState {
+    fn state(&self) -> AppState {
+        AppState {
             svc: self.svc.clone(),
             http: HttpConfig {
                 body_limit: self.settings.server.body_limit_bytes,
                 request_timeout: Duration::from_secs(self.settings.server.request_timeout_secs),
                 max_in_flight: self.settings.server.max_in_flight,
             },
-        };
-        leadex_api::router(state, metrics)
+        }
     }
 
-    /// Serves HTTP on `listener` until `shutdown`.
+    /// The HTTP router with in-process Socket.IO.
+    pub fn router(&self, metrics: Option<MetricsRender>) -> axum::Router {
+        leadex_api::router(self.state(), metrics)
+    }
+
+    /// The Redis adapter constructor when `redis.url` is set.
+    async fn redis_adapter(&self) -> anyhow::Result<Option<RedisAdapterCtr<RedisDriver>>> {
+        let url = self.settings.redis.url.expose().trim();
+        if url.is_empty() {
+            return Ok(None);
+        }
+        // socketioxide-redis speaks RESP3 (Redis ≥ 7).
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let client = redis::Client::open(format!("{url}{sep}protocol=resp3")).context("redis.url")?;
+        let ctr = RedisAdapterCtr::new_with_redis(&client).await.context("connecting to Redis")?;
+        Ok(Some(ctr))
+    }
+
+    /// Serves HTTP (and Socket.IO, fanned out through Redis when
+    /// configured) on `listener` until `shutdown`.
     pub async fn serve(
         &self,
         listener: TcpListener,
         metrics: Option<MetricsRender>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        leadex_api::serve(listener, self.router(metrics), shutdown).await.context("HTTP server")
+        let router = match self.redis_adapter().await? {
+            Some(ctr) => {
+                let (layer, io) = SocketIo::builder()
+                    .max_buffer_size(realtime::SOCKET_BUFFER)
+                    .with_adapter::<RedisAdapter<_>>(ctr)
+                    .build_layer();
+                realtime::set_sink(&io, &self.svc);
+                io.ns("/", realtime::connect_handler(self.svc.clone(), io.clone()))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("socket.io redis adapter: {e}"))?;
+                tracing::info!("socket.io events fan out through Redis");
+                leadex_api::router_with(self.state(), metrics, layer)
+            }
+            None => self.router(metrics),
+        };
+        leadex_api::serve(listener, router, shutdown).await.context("HTTP server")
+    }
+
+    /// In a process without an HTTP server (`leadex work`): publishes the
+    /// services' events to the other processes through Redis, when set.
+    pub async fn start_emitter(&self) -> anyhow::Result<()> {
+        if let Some(ctr) = self.redis_adapter().await? {
+            let (_svc, io) = SocketIo::builder().with_adapter::<RedisAdapter<_>>(ctr).build_svc();
+            realtime::set_sink(&io, &self.svc);
+            io.ns("/", |_socket: socketioxide::extract::SocketRef<RedisAdapter<_>>| async move {})
+                .await
+                .map_err(|e| anyhow::anyhow!("socket.io redis adapter: {e}"))?;
+            tracing::info!("worker events fan out through Redis");
+        }
+        Ok(())
     }
 }
 

@@ -95,6 +95,7 @@ async fn run(app: &App, api: bool, work: bool, extra: Option<tokio::task::JoinHa
         app.serve(listener, metrics, shutdown_signal()).await
     } else {
         tracing::info!("worker only");
+        app.start_emitter().await?;
         let bind = app.settings.queue.metrics_bind.trim().to_owned();
         match (bind.is_empty(), metrics) {
             (false, Some(render)) => {

@@ -137,3 +137,125 @@ async fn rooms_sealed_bids_acks_and_private_outcomes_over_socket_io() {
     assert_eq!(closed.first().map(|c| c["clearing_price"].clone()), Some(json!("33.33")));
     assert!(!of("bob", "bid:accepted").is_empty() && !of("bob", "vault:updated").is_empty());
 }
+
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+async fn wait_ready(port: u16) {
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/health/ready")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("leadex on {port} did not become ready");
+}
+
+/// Two API processes share Redis: a client connected to process A receives
+/// the events of a lead ingested (and scored) by process B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_on_one_process_hears_events_caused_on_another_through_redis() {
+    let Some(db) = leadex_store::testing::TestDb::create(leadex_store::testing::Engine::Postgres).await else {
+        eprintln!("skipped: LEADEX_TEST_PG_URL is not set");
+        return;
+    };
+    let dir = client_dir();
+    assert!(dir.join("node_modules/socket.io-client").exists(), "npm ci --prefix crates/cli/tests/realtime");
+    let key = leadex_core::crypto::PiiCipher::generate_spec();
+    let data = std::env::temp_dir().join(format!("leadex-rt-{}", uuid::Uuid::now_v7().simple()));
+    let cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_leadex"));
+        c.args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("LEADEX__DATABASE__URL", &db.url)
+            .env("LEADEX__PRIVACY__KEY", &key)
+            .env("LEADEX__REDIS__URL", "redis://127.0.0.1:6379")
+            .env("LEADEX__LOG__LEVEL", "warn")
+            .stdin(Stdio::null());
+        c
+    };
+    let out = cmd(&["admin", "create-account", "--role", "seller", "--name", "s", "--json"]).output().expect("admin");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seller: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let seller = seller["api_key"].as_str().expect("key").to_owned();
+    let (pa, pb) = (free_port(), free_port());
+    let _a = Proc(cmd(&["serve", "--bind", &format!("127.0.0.1:{pa}")]).stdout(Stdio::null()).spawn().expect("A"));
+    let _b = Proc(cmd(&["run", "--bind", &format!("127.0.0.1:{pb}")]).stdout(Stdio::null()).spawn().expect("B"));
+    wait_ready(pa).await;
+    wait_ready(pb).await;
+
+    let mut child = tokio::process::Command::new("node")
+        .arg("recorder.mjs")
+        .current_dir(&dir)
+        .env("BASE", format!("http://127.0.0.1:{pa}"))
+        .env("CLIENTS", json!([{"name": "watcher", "subscribe": ["insurance"]}]).to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first =
+        tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line()).await.expect("ready in time");
+    assert!(first.expect("line").is_some_and(|l| l.contains("ready")));
+
+    // Ingest through B; B's worker scores it and emits lead:new.
+    let factory = leadex_testkit::spawn_app().await;
+    let body = factory.lead("insurance.auto");
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{pb}/v1/leads"))
+        .bearer_auth(&seller)
+        .json(&body)
+        .send()
+        .await
+        .expect("ingest");
+    assert_eq!(r.status().as_u16(), 202);
+    let id = r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned();
+    let mut heard = false;
+    for _ in 0..100 {
+        let open = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{pa}/v1/leads/{id}"))
+            .send()
+            .await
+            .expect("read")
+            .json::<Value>()
+            .await
+            .expect("json");
+        if open["status"] == "in_auction" {
+            heard = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(heard, "B scored the lead");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stdin.write_all(b"{\"exit\": true}\n").await.expect("write");
+    let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("report in time")
+        .expect("readable")
+        .expect("a line");
+    let report: Value = serde_json::from_str(&line).expect("json");
+    let got = report["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .any(|e| e["event"] == "lead:new" && e["payload"]["lead_id"] == id.as_str());
+    assert!(got, "the client on A heard lead:new for the lead ingested on B: {report}");
+    let _ = std::fs::remove_dir_all(&data);
+}
