@@ -281,8 +281,7 @@ async fn checkpoint_loop(conn: SqlitePool, writer: SqlitePool) {
             return;
         }
         // (busy, log frames, checkpointed frames)
-        let r: Result<(i64, i64, i64), _> =
-            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&conn).await;
+        let r: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&conn).await;
         if let Ok((_, log, done)) = r
             && log > 50_000
             && log == done
