@@ -2,7 +2,9 @@
 # Issue 3 — job-queue benchmarks, end to end (see BENCHMARKS.md, "Issue 3 — job queue").
 #
 #   1. no-op throughput: N jobs pre-loaded, drained by 1 and 2 `leadex work`
-#      processes, PostgreSQL and SQLite, for each QUEUE_SETTINGS entry;
+#      processes, PostgreSQL and SQLite; each QUEUE_SETTINGS entry on
+#      PostgreSQL with one worker, the best one for the rest; once with
+#      `ANALYZE jobs` after the load and once without ("cold", as shipped);
 #   2. scheduling accuracy: 10 000 jobs with run_at spread over 60 s, one worker;
 #   3. ingest -> in_auction latency at a sustained 500 leads/s (`leadex run`);
 #   4. BullMQ 6.7.0 on the local Redis: the same N no-op jobs with the best
@@ -15,9 +17,12 @@
 #
 # Knobs (environment):
 #   PG_N=100000 LITE_N=50000     jobs per throughput run
-#   QUEUE_SETTINGS="64:256 256:512"   concurrency:batch pairs tried
+#   REPEAT=3 COLD_REPEAT=1       runs per throughput configuration (median reported)
+#   QUEUE_SETTINGS="64:256 128:256 256:512"   concurrency:batch pairs tried on PostgreSQL,
+#                                1 worker; the best is used for everything else
 #   VERTICAL_LIMIT=32            queue.default_vertical_limit (config default 32)
-#   SKIP="bullmq ingest"         phases to skip (throughput sched ingest bullmq)
+#   SKIP="bullmq ingest"         phases to skip (throughput cold sched ingest bullmq)
+#   BEST_CONC/BEST_BATCH         settings for the later phases when throughput is skipped
 #   PGURL_BASE=postgres://postgres@127.0.0.1:5432
 set -euo pipefail
 
@@ -25,18 +30,18 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PG_N=${PG_N:-100000}
 LITE_N=${LITE_N:-50000}
-QUEUE_SETTINGS=${QUEUE_SETTINGS:-"64:256 256:512"}
+QUEUE_SETTINGS=${QUEUE_SETTINGS:-"64:256 128:256 256:512"}
 VERTICAL_LIMIT=${VERTICAL_LIMIT:-32}
 SKIP=${SKIP:-}
 PGURL_BASE=${PGURL_BASE:-postgres://postgres@127.0.0.1:5432}
 SCHED_N=${SCHED_N:-10000}
+REPEAT=${REPEAT:-3}
+COLD_REPEAT=${COLD_REPEAT:-1}
 INGEST_RATE=${INGEST_RATE:-500}
 INGEST_SECS=${INGEST_SECS:-60}
 PORT=${PORT:-18733}
 STAMP=$(date -u +%Y%m%dT%H%M%S)
 OUT=${OUT:-/tmp/bench-issue3-$STAMP}
-LEADEX=$ROOT/target/release/leadex
-QB=$ROOT/target/release/leadex-queue-bench
 mkdir -p "$OUT"
 
 PIDS=()
@@ -53,15 +58,32 @@ cleanup() {
   done
   for d in "${DBS[@]}"; do psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1; done
   for d in "${DIRS[@]}"; do rm -rf "$d"; done
+  rm -rf "$OUT/bin"
 }
 trap cleanup EXIT INT TERM
 
 skip() { [[ " $SKIP " == *" $1 "* ]]; }
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
-if [[ ! -x $LEADEX || ! -x $QB ]]; then
+if [[ ${BUILD:-1} == 1 ]]; then
   cargo build --release -p leadex -p leadex-loadgen
 fi
+# Private copies: a concurrent `cargo build` must not swap binaries mid-run.
+BIN=$OUT/bin
+mkdir -p "$BIN"
+cp target/release/leadex target/release/leadex-queue-bench "$BIN/"
+LEADEX=$BIN/leadex
+QB=$BIN/leadex-queue-bench
+{
+  echo "date: $(date -u)"
+  echo "git: $(git rev-parse --short HEAD) ($(git status --short | wc -l) files changed in the working tree)"
+  echo "leadex binary built: $(date -u -r target/release/leadex)"
+  echo "nproc: $(nproc); cpu: $(lscpu | sed -n 's/^Model name: *//p')"
+  free -h
+  echo "postgres: $(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'SHOW server_version') synchronous_commit=$(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'SHOW synchronous_commit') shared_buffers=$(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'SHOW shared_buffers')"
+  echo "redis: $(redis-cli -h 127.0.0.1 info server | sed -n 's/^redis_version://p' | tr -d '\r') hz=$(redis-cli -h 127.0.0.1 config get hz | tail -1)"
+  echo "node: $(node --version)"
+} >"$OUT/machine.txt"
 
 export LEADEX__LOG__LEVEL=warn
 export LEADEX__PRIVACY__KEY="k1:$(head -c32 /dev/urandom | base64)"
@@ -109,74 +131,112 @@ stop_workers() {
 
 json_get() { jq -r "$1" "$2"; }
 
-# Waits (up to 40 min) until no leadex server/worker/loadgen this script did
-# not start is running, so two benchmarks never share the machine.
+# Waits (up to 40 min) until no leadex server/worker and no loadgen this
+# script did not start is busy, so two benchmarks never share the machine. A
+# leadex-loadgen process always counts as busy; a leftover server counts as
+# busy unless it used under 0.3 s of CPU in the last 30 s (idle).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 wait_idle() {
-  local i
+  local i p busy
   for i in $(seq 80); do
-    local foreign
-    foreign=$(ps -eo pid=,comm= | awk '$2 == "leadex" || $2 == "leadex-loadgen" {print $1}' | while read -r p; do
-      [[ " ${PIDS[*]} " == *" $p "* ]] || echo "$p"
-    done)
-    [[ -z $foreign ]] && return 0
-    log "waiting for other benchmark processes to finish: $(echo "$foreign" | tr '\n' ' ')"
+    busy=
+    declare -A before=()
+    for p in $(ps -eo pid=,comm= | awk '$2 == "leadex" || $2 == "leadex-loadgen" {print $1}'); do
+      [[ " ${PIDS[*]} " == *" $p "* ]] && continue
+      if [[ $(ps -o comm= -p "$p") == leadex-loadgen ]]; then busy+=" $p"; else before[$p]=$(cpu_ticks "$p"); fi
+    done
+    if [[ -z $busy && ${#before[@]} -gt 0 ]]; then
+      sleep 30
+      for p in "${!before[@]}"; do
+        [[ -d /proc/$p ]] || continue
+        if (( $(cpu_ticks "$p") - ${before[$p]} > 30 )); then busy+=" $p"; fi
+      done
+    fi
+    if [[ -z $busy ]]; then return 0; fi
+    log "waiting for other benchmark processes to finish:$busy"
     sleep 30
   done
   log "still busy after 40 min; measuring anyway"
 }
 
 # ---------------------------------------------------------------- throughput
-BEST_RATE=0
-BEST_CONC=64
-if ! skip throughput; then
-  for engine in pg sqlite; do
-    n=$PG_N
-    [[ $engine == sqlite ]] && n=$LITE_N
-    for procs in 1 2; do
-      for s in $QUEUE_SETTINGS; do
-        conc=${s%%:*}
-        batch=${s##*:}
-        tag="throughput-$engine-p$procs-c$conc-b$batch"
-        wait_idle
-        log "$tag: loading $n jobs"
-        fresh_db "$engine"
-        timeout 300 "$QB" load --db "$DB_URL" --count "$n" --verticals 10 >"$OUT/$tag.load.json"
-        t0=$(date +%s%3N)
-        start_workers "$procs" "$conc" "$batch"
-        timeout 700 "$QB" wait --db "$DB_URL" --expect "$n" --t0-ms "$t0" --timeout-secs 600 >"$OUT/$tag.wait.json"
-        stop_workers
-        "$QB" report --db "$DB_URL" --label "$tag" >"$OUT/$tag.json"
-        rate=$(json_get .jobs_per_sec "$OUT/$tag.json")
-        log "$tag: $(printf %.0f "$rate") jobs/s (table), wall $(json_get .wall_secs "$OUT/$tag.wait.json") s"
-        if [[ $engine == pg && $procs == 1 ]] && awk "BEGIN{exit !($rate > $BEST_RATE)}"; then
-          BEST_RATE=$rate
-          BEST_CONC=$conc
-          BEST_BATCH=$batch
-        fi
-        drop_db
-      done
-    done
+# throughput_once ENGINE PROCS CONC BATCH STATS(analyzed|cold) TAG -> $OUT/TAG.json, RATE
+throughput_once() {
+  local engine=$1 procs=$2 conc=$3 batch=$4 stats=$5 tag=$6 n=$PG_N analyze=--analyze
+  [[ $engine == sqlite ]] && n=$LITE_N
+  [[ $stats == cold ]] && analyze=
+  wait_idle
+  log "$tag: loading $n jobs (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  fresh_db "$engine"
+  timeout 300 "$QB" load --db "$DB_URL" --count "$n" --verticals 10 $analyze >"$OUT/$tag.load.json"
+  local t0
+  t0=$(date +%s%3N)
+  start_workers "$procs" "$conc" "$batch"
+  timeout 700 "$QB" wait --db "$DB_URL" --expect "$n" --t0-ms "$t0" --timeout-secs 600 >"$OUT/$tag.wait.json"
+  stop_workers
+  "$QB" report --db "$DB_URL" --label "$tag" >"$OUT/$tag.json"
+  RATE=$(json_get .jobs_per_sec "$OUT/$tag.json")
+  log "$tag: $(printf %.0f "$RATE") jobs/s (table), wall $(json_get .wall_secs "$OUT/$tag.wait.json") s"
+  drop_db
+}
+# throughput_run ENGINE PROCS CONC BATCH STATS -> REPEAT runs, LAST_RATE = their median
+throughput_run() {
+  local tag="throughput-$1-$5-p$2-c$3-b$4" rates=() r reps=$REPEAT
+  [[ $5 == cold ]] && reps=$COLD_REPEAT
+  for r in $(seq "$reps"); do
+    throughput_once "$@" "$tag-r$r"
+    rates+=("$RATE")
   done
+  LAST_RATE=$(printf '%s\n' "${rates[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  log "$tag: median of $reps: $(printf %.0f "$LAST_RATE") jobs/s"
+}
+
+BEST_RATE=0
+BEST_CONC=${BEST_CONC:-256}
+BEST_BATCH=${BEST_BATCH:-512}
+if ! skip throughput; then
+  first=1
+  for s in $QUEUE_SETTINGS; do
+    conc=${s%%:*}
+    batch=${s##*:}
+    throughput_run pg 1 "$conc" "$batch" analyzed
+    if [[ $first == 1 ]] || awk "BEGIN{exit !($LAST_RATE > $BEST_RATE)}"; then
+      BEST_RATE=$LAST_RATE BEST_CONC=$conc BEST_BATCH=$batch first=0
+    fi
+  done
+  log "best PostgreSQL single-worker setting: concurrency $BEST_CONC, batch $BEST_BATCH"
+  throughput_run pg 2 "$BEST_CONC" "$BEST_BATCH" analyzed
+  throughput_run sqlite 1 "$BEST_CONC" "$BEST_BATCH" analyzed
+  throughput_run sqlite 2 "$BEST_CONC" "$BEST_BATCH" analyzed
+  # As shipped: nothing runs ANALYZE after a bulk enqueue (SQLite never
+  # does on its own; PostgreSQL's autovacuum gets to it after a while).
+  if ! skip cold; then
+    for engine in pg sqlite; do
+      for procs in 1 2; do throughput_run "$engine" "$procs" "$BEST_CONC" "$BEST_BATCH" cold; done
+    done
+  fi
 fi
-BEST_BATCH=${BEST_BATCH:-256}
-log "best PostgreSQL single-worker setting: concurrency $BEST_CONC, batch $BEST_BATCH"
 
 # ------------------------------------------------------- scheduling accuracy
 if ! skip sched; then
   for engine in pg sqlite; do
-    tag="sched-$engine"
-    wait_idle
-    log "$tag: $SCHED_N jobs over 60 s"
-    fresh_db "$engine"
-    start_workers 1 "$BEST_CONC" "$BEST_BATCH"
-    sleep 2
-    timeout 120 "$QB" load --db "$DB_URL" --count "$SCHED_N" --verticals 10 --delay-ms 2000 --spread-secs 60 \
-      >"$OUT/$tag.load.json"
-    timeout 200 "$QB" wait --db "$DB_URL" --expect "$SCHED_N" --timeout-secs 180 >"$OUT/$tag.wait.json"
-    stop_workers
-    "$QB" report --db "$DB_URL" --label "$tag" >"$OUT/$tag.json"
-    log "$tag: start-run_at $(jq -c '.start_minus_run_at' "$OUT/$tag.json")"
-    drop_db
+    for stats in cold analyzed; do
+      tag="sched-$engine-$stats"
+      analyze=
+      [[ $stats == analyzed ]] && analyze=--analyze
+      wait_idle
+      log "$tag: $SCHED_N jobs over 60 s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+      fresh_db "$engine"
+      start_workers 1 "$BEST_CONC" "$BEST_BATCH"
+      sleep 2
+      timeout 120 "$QB" load --db "$DB_URL" --count "$SCHED_N" --verticals 10 --delay-ms 2000 --spread-secs 60 \
+        $analyze >"$OUT/$tag.load.json"
+      timeout 200 "$QB" wait --db "$DB_URL" --expect "$SCHED_N" --timeout-secs 180 >"$OUT/$tag.wait.json"
+      stop_workers
+      "$QB" report --db "$DB_URL" --label "$tag" >"$OUT/$tag.json"
+      log "$tag: start-run_at $(jq -c '.start_minus_run_at' "$OUT/$tag.json")"
+      drop_db
+    done
   done
 fi
 
