@@ -260,11 +260,11 @@ if ! skip ingest; then
       --key "$(jq -r .api_key <<<"$seller")" --admin-key "$(jq -r .api_key <<<"$admin")" \
       --seller-id "$(jq -r .account_id <<<"$seller")" --rate "$INGEST_RATE" --duration-secs "$INGEST_SECS" \
       >"$OUT/$tag.submit.json"
-    sleep 5
+    # Measured once the pipeline has caught up (nothing left `received`), at most 120 s later.
+    "$QB" leads --db "$DB_URL" --settle-secs 120 >"$OUT/$tag.json"
     kill -TERM "$srv"
     timeout 30 tail --pid="$srv" -f /dev/null || kill -KILL "$srv"
-    "$QB" leads --db "$DB_URL" >"$OUT/$tag.json"
-    log "$tag: accepted $(jq .accepted "$OUT/$tag.submit.json"), opened-created $(jq -c .in_auction_opened_minus_created "$OUT/$tag.json")"
+    log "$tag: accepted $(jq .accepted "$OUT/$tag.submit.json"), settled after $(jq .settle_secs "$OUT/$tag.json") s, opened-created $(jq -c .in_auction_opened_minus_created "$OUT/$tag.json")"
     drop_db
   done
 fi

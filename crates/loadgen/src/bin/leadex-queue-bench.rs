@@ -52,7 +52,7 @@ enum Command {
     /// Open-loop lead submission at a fixed rate.
     Submit(SubmitArgs),
     /// Ingest-to-auction latency from the `leads` table.
-    Leads(DbArgs),
+    Leads(LeadsArgs),
 }
 
 /// The database to work on.
@@ -125,6 +125,20 @@ struct ReportArgs {
     /// Free-form label copied into the output.
     #[arg(long, default_value = "")]
     label: String,
+}
+
+/// Options of `leads`.
+#[derive(Args, Debug, Clone)]
+struct LeadsArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// First wait up to this many seconds for the pipeline to catch up
+    /// (no lead left in `received`).
+    #[arg(long, default_value_t = 0)]
+    settle_secs: u64,
+    /// Width of the timeline buckets (by `created_at`), in seconds.
+    #[arg(long, default_value_t = 5)]
+    bucket_secs: u64,
 }
 
 /// Options of `submit`.
@@ -450,8 +464,21 @@ async fn report(a: &ReportArgs) -> anyhow::Result<Value> {
     }))
 }
 
-async fn leads(a: &DbArgs) -> anyhow::Result<Value> {
-    let db = Db::connect(&a.db).await?;
+async fn leads(a: &LeadsArgs) -> anyhow::Result<Value> {
+    let db = Db::connect(&a.db.db).await?;
+    let settle_started = Instant::now();
+    loop {
+        let received: i64 =
+            on_db!(&db, |p| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM leads WHERE status = 'received'")
+                .fetch_one(p)
+                .await
+                .context("counting unscored leads")?);
+        if received == 0 || settle_started.elapsed() >= Duration::from_secs(a.settle_secs) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let settle_secs = settle_started.elapsed().as_secs_f64();
     let by_status: Vec<(String, i64)> =
         on_db!(&db, |p| sqlx::query_as("SELECT status, COUNT(*) FROM leads GROUP BY status ORDER BY status")
             .fetch_all(p)
@@ -478,6 +505,32 @@ async fn leads(a: &DbArgs) -> anyhow::Result<Value> {
         }
     }
     let span = if rows.is_empty() { 0.0 } else { (last - first) as f64 / 1e6 };
+    // Latency by submission time: a backlog that grows shows as a rising
+    // line, periodic stalls as spikes.
+    let width = i64::try_from(a.bucket_secs.max(1)).unwrap_or(5) * 1_000_000;
+    let mut buckets: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (_, created, opened_at) in &rows {
+        let b = (created - first) / width;
+        let e = buckets.entry(b).or_default();
+        // Not opened yet: marked -1 and counted apart.
+        e.push(opened_at.map_or(-1, |o| o - created));
+    }
+    let timeline: Vec<String> = buckets
+        .into_iter()
+        .map(|(b, mut v)| {
+            let open = v.iter().filter(|x| **x < 0).count();
+            v.retain(|x| *x >= 0);
+            v.sort_unstable();
+            format!(
+                "t+{}s n={} p50={:.0}ms p99={:.0}ms max={:.0}ms unopened={open}",
+                b * width / 1_000_000,
+                v.len() + open,
+                pct(&v, 0.5) as f64 / 1e3,
+                pct(&v, 0.99) as f64 / 1e3,
+                v.last().copied().unwrap_or(0) as f64 / 1e3
+            )
+        })
+        .collect();
     Ok(json!({
         "command": "leads", "engine": engine,
         "by_status": by_status.into_iter().collect::<BTreeMap<_, _>>(),
@@ -485,6 +538,8 @@ async fn leads(a: &DbArgs) -> anyhow::Result<Value> {
         "ingest_rate_per_sec": if span > 0.0 { rows.len() as f64 / span } else { 0.0 },
         "in_auction_opened_minus_created": dist_ms(in_auction),
         "all_opened_minus_created": dist_ms(opened),
+        "settle_secs": settle_secs,
+        "timeline": timeline,
     }))
 }
 
