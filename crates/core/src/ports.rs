@@ -66,6 +66,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Inserts a lead with its PII and `score_lead` job in one transaction,
     /// after the idempotency, duplicate and daily-cap checks (SPEC §4.1).
     async fn ingest_lead(&self, req: &IngestLead) -> Result<IngestOutcome, IngestError>;
+    /// Ingests several leads, answering each on its own and in order: one
+    /// item's refusal or failure never affects another, and each accepted
+    /// item is durable when this returns. Engines may commit items together
+    /// (SQLite group commit); the default runs them one by one.
+    async fn ingest_leads(&self, reqs: Vec<IngestLead>) -> Vec<Result<IngestOutcome, IngestError>> {
+        let mut out = Vec::with_capacity(reqs.len());
+        for r in &reqs {
+            out.push(self.ingest_lead(r).await);
+        }
+        out
+    }
     /// A lead by id.
     async fn get_lead(&self, id: LeadId) -> Result<Option<LeadRecord>, StoreError>;
     /// Reads a lead's sealed PII and records the access, in one transaction.

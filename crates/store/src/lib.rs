@@ -91,7 +91,7 @@ impl StoreOptions {
 
 #[derive(Clone, Debug)]
 enum Db {
-    Sqlite { write: SqlitePool, read: SqlitePool },
+    Sqlite { write: SqlitePool, read: SqlitePool, ingest: ingest::GroupSender },
     Postgres { write: PgPool, read: PgPool },
 }
 
@@ -229,7 +229,8 @@ impl SqlStore {
                 .connect_lazy_with(base.clone().read_only(true));
             let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(base);
             tokio::spawn(checkpoint_loop(checkpointer, write.clone()));
-            Ok(Self { db: Db::Sqlite { write, read } })
+            let ingest = ingest::spawn_group_writer(write.clone());
+            Ok(Self { db: Db::Sqlite { write, read, ingest } })
         } else {
             Err(StoreError::Backend(format!(
                 "unsupported database URL scheme in `{}` (use postgres:// or sqlite://)",
@@ -334,81 +335,213 @@ fn in_list(args: &mut Vec<Arg>, values: impl IntoIterator<Item = Arg>) -> String
     if ph.is_empty() { "NULL".to_owned() } else { ph.join(", ") }
 }
 
+/// Columns of a `jobs` insert, in the order [`push_job_tuple!`] binds.
+const JOB_INSERT_COLUMNS: &str = "id, kind, vertical, lead_id, payload, status, attempts, max_attempts, run_at, \
+    correlation_id, dedupe_key, created_at, updated_at";
+
+/// Binds one queued [`NewJob`] as a `VALUES` tuple of [`JOB_INSERT_COLUMNS`].
+macro_rules! push_job_tuple {
+    ($b:expr, $job:expr) => {{
+        let j: &NewJob = $job;
+        let lead_id = j.payload.get("lead_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
+        $b.push_bind(j.id.as_uuid())
+            .push_bind(j.kind.clone())
+            .push_bind(j.vertical.clone())
+            .push_bind(lead_id)
+            .push_bind(Json(j.payload.clone()))
+            .push_bind("queued")
+            .push_bind(0_i64)
+            .push_bind(i64::from(j.max_attempts))
+            .push_bind($crate::micros(j.run_at))
+            .push_bind(j.correlation_id.clone())
+            .push_bind(j.dedupe_key.clone())
+            .push_bind($crate::micros(j.created_at))
+            .push_bind($crate::micros(j.created_at));
+    }};
+}
+
 /// Inserts a [`NewJob`] (skipped when its dedupe key exists); evaluates to
 /// the number of rows inserted. Used inside the transaction of the state
 /// change that causes the job.
 macro_rules! insert_job {
     ($exec:expr, $job:expr) => {{
-        let j: &NewJob = $job;
-        let lead_id = j.payload.get("lead_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
-        sqlx::query(
-            "INSERT INTO jobs (id, kind, vertical, lead_id, payload, status, attempts, max_attempts, run_at,
-                               correlation_id, dedupe_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $9, $10, $10)
-             ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(j.id.as_uuid())
-        .bind(&j.kind)
-        .bind(&j.vertical)
-        .bind(lead_id)
-        .bind(Json(&j.payload))
-        .bind(i64::from(j.max_attempts))
-        .bind(micros(j.run_at))
-        .bind(&j.correlation_id)
-        .bind(&j.dedupe_key)
-        .bind(micros(j.created_at))
-        .execute($exec)
-        .await
-        .map(|r| r.rows_affected())
-        .map_err(map_err)
+        let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO jobs ({}) ", $crate::JOB_INSERT_COLUMNS));
+        qb.push_values([$job], |mut b, j| push_job_tuple!(b, j));
+        qb.push(" ON CONFLICT (dedupe_key) DO NOTHING");
+        qb.build().execute($exec).await.map(|r| r.rows_affected()).map_err(map_err)
+    }};
+}
+
+/// Columns of a `leads` insert, in the order [`push_lead_tuple!`] binds.
+const LEAD_INSERT_COLUMNS: &str = "id, seller_id, vertical, root_vertical, status, country, region, postal_code, \
+    city, lat, lng, fields, source, consent_at, consent, attribution, score, tier, score_breakdown, ask_id, \
+    reserve_price, buy_now_price, auction_duration_secs, pii_hash, correlation_id, created_at, updated_at, \
+    bid_count, has_phone, has_email";
+
+/// Binds one [`LeadRecord`] as a `VALUES` tuple of [`LEAD_INSERT_COLUMNS`]
+/// (a `push_values` closure body).
+macro_rules! push_lead_tuple {
+    ($b:expr, $lead:expr) => {{
+        let l: &LeadRecord = $lead;
+        $b.push_bind(l.id.as_uuid())
+            .push_bind(l.seller_id.as_uuid())
+            .push_bind(l.vertical.clone())
+            .push_bind(l.root_vertical.clone())
+            .push_bind(l.status.as_str())
+            .push_bind(l.geo.country.clone())
+            .push_bind(l.geo.region.clone())
+            .push_bind(l.geo.postal_code.clone())
+            .push_bind(l.geo.city.clone())
+            .push_bind(l.geo.lat)
+            .push_bind(l.geo.lng)
+            .push_bind(Json(l.fields.clone()))
+            .push_bind(l.source.clone())
+            .push_bind(l.consent_at.map($crate::micros))
+            .push_bind(l.consent.clone().map(Json))
+            .push_bind(l.attribution.clone().map(Json))
+            .push_bind(l.score.map(|s| i64::from(s.value)))
+            .push_bind(l.score.map(|s| s.tier.as_str()))
+            .push_bind(l.score.map(|s| Json(s.breakdown)))
+            .push_bind(l.ask_id.map(|a| a.as_uuid()))
+            .push_bind(l.reserve_price.micros())
+            .push_bind(l.buy_now_price.micros())
+            .push_bind(i64::from(l.auction_duration_secs))
+            .push_bind(l.pii_hash.to_vec())
+            .push_bind(l.correlation_id.clone())
+            .push_bind($crate::micros(l.created_at))
+            .push_bind($crate::micros(l.updated_at))
+            .push_bind(0_i64)
+            .push_bind(l.has_phone)
+            .push_bind(l.has_email);
     }};
 }
 
 /// Inserts a [`LeadRecord`] on an executor (used inside transactions).
 macro_rules! insert_lead {
-    ($exec:expr, $lead:expr) => {{
-        let l: &LeadRecord = $lead;
-        sqlx::query(
-            "INSERT INTO leads (id, seller_id, vertical, root_vertical, status, country, region, postal_code, city,
-                lat, lng, fields, source, consent_at, consent, attribution, score, tier, score_breakdown, ask_id,
-                reserve_price, buy_now_price, auction_duration_secs, pii_hash, correlation_id, created_at,
-                updated_at, bid_count, has_phone, has_email)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                $21, $22, $23, $24, $25, $26, $27, 0, $28, $29)",
-        )
-        .bind(l.id.as_uuid())
-        .bind(l.seller_id.as_uuid())
-        .bind(&l.vertical)
-        .bind(&l.root_vertical)
-        .bind(l.status.as_str())
-        .bind(&l.geo.country)
-        .bind(&l.geo.region)
-        .bind(&l.geo.postal_code)
-        .bind(&l.geo.city)
-        .bind(l.geo.lat)
-        .bind(l.geo.lng)
-        .bind(Json(&l.fields))
-        .bind(&l.source)
-        .bind(l.consent_at.map(micros))
-        .bind(l.consent.as_ref().map(Json))
-        .bind(l.attribution.as_ref().map(Json))
-        .bind(l.score.map(|s| i64::from(s.value)))
-        .bind(l.score.map(|s| s.tier.as_str()))
-        .bind(l.score.map(|s| Json(s.breakdown)))
-        .bind(l.ask_id.map(|a| a.as_uuid()))
-        .bind(l.reserve_price.micros())
-        .bind(l.buy_now_price.micros())
-        .bind(i64::from(l.auction_duration_secs))
-        .bind(l.pii_hash.to_vec())
-        .bind(&l.correlation_id)
-        .bind(micros(l.created_at))
-        .bind(micros(l.updated_at))
-        .bind(l.has_phone)
-        .bind(l.has_email)
-        .execute($exec)
+    ($db:ty, $exec:expr, $lead:expr) => {{
+        let mut qb = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO leads ({}) ", $crate::LEAD_INSERT_COLUMNS));
+        qb.push_values([$lead], |mut b, l| push_lead_tuple!(b, l));
+        qb.build().execute($exec).await.map(|_| ()).map_err(map_err)
+    }};
+}
+
+/// One lead in its own transaction (PostgreSQL always; SQLite when a group
+/// commit failed and its items are retried one by one): the idempotency
+/// claim, the duplicate and cap checks as conditional upserts whose row
+/// locks serialise concurrent submissions, then the inserts.
+macro_rules! ingest_one {
+    ($db:ty, $pool:expr, $req:expr) => {{
+        let p = $pool;
+        let req: &IngestLead = $req;
+        let lead = &req.lead;
+        let seller = lead.seller_id.as_uuid();
+        async move {
+            let mut tx = p.begin().await.map_err(map_err)?;
+            // 1. Claim the idempotency key first: a concurrent request with
+            // the same key blocks on this row until we commit or roll back.
+            if let Some(idem) = &req.idempotency {
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_keys (account_id, key, request_hash, response, created_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
+                )
+                .bind(seller)
+                .bind(&idem.key)
+                .bind(&idem.request_hash)
+                .bind(Json(&idem.response))
+                .bind(micros(lead.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected()
+                    == 1;
+                if !claimed {
+                    tx.rollback().await.map_err(map_err)?;
+                    let (hash, Json(response)): (String, Json<Value>) = sqlx::query_as(
+                        "SELECT request_hash, response FROM idempotency_keys WHERE account_id = $1 AND key = $2",
+                    )
+                    .bind(seller)
+                    .bind(&idem.key)
+                    .fetch_one(p)
+                    .await
+                    .map_err(map_err)?;
+                    return if hash == idem.request_hash {
+                        Ok(IngestOutcome::Replayed(response))
+                    } else {
+                        Err(IngestError::IdempotencyMismatch)
+                    };
+                }
+            }
+            // 2. Duplicates: take over each contact row only if its last
+            // lead is outside the window; otherwise it is a duplicate.
+            for h in &req.contact_hashes {
+                let taken: Option<Uuid> = sqlx::query_scalar(
+                    "INSERT INTO lead_contacts (root_vertical, contact_hash, lead_id, seen_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (root_vertical, contact_hash) DO UPDATE
+                        SET lead_id = excluded.lead_id, seen_at = excluded.seen_at
+                        WHERE lead_contacts.seen_at < $5
+                     RETURNING lead_id",
+                )
+                .bind(&lead.root_vertical)
+                .bind(h.to_vec())
+                .bind(lead.id.as_uuid())
+                .bind(micros(lead.created_at))
+                .bind(micros(req.duplicate_since))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if taken.is_none() {
+                    let first: Uuid = sqlx::query_scalar(
+                        "SELECT lead_id FROM lead_contacts WHERE root_vertical = $1 AND contact_hash = $2",
+                    )
+                    .bind(&lead.root_vertical)
+                    .bind(h.to_vec())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    tx.rollback().await.map_err(map_err)?;
+                    return Err(IngestError::Duplicate(LeadId::from_uuid(first)));
+                }
+            }
+            // 3. Exact daily cap: the counter row is locked by the upsert
+            // until commit, so concurrent inserts serialise on it.
+            // A cap of 0 admits nothing (the insert below would count 1).
+            let counted: Option<i64> = if req.daily_cap == 0 {
+                None
+            } else {
+                sqlx::query_scalar(
+                    "INSERT INTO ingest_counters (seller_id, vertical, day, count) VALUES ($1, $2, $3, 1)
+                 ON CONFLICT (seller_id, vertical, day) DO UPDATE SET count = ingest_counters.count + 1
+                    WHERE ingest_counters.count < $4
+                 RETURNING count",
+                )
+                .bind(seller)
+                .bind(&lead.vertical)
+                .bind(days_since_epoch(req.cap_day))
+                .bind(i64::from(req.daily_cap))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+            };
+            if counted.is_none() {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(IngestError::DailyCapReached);
+            }
+            // 4. The lead, its sealed PII and its job.
+            insert_lead!($db, &mut *tx, lead)?;
+            sqlx::query("INSERT INTO lead_pii (lead_id, key_id, nonce, ciphertext) VALUES ($1, $2, $3, $4)")
+                .bind(lead.id.as_uuid())
+                .bind(&req.pii.key_id)
+                .bind(&req.pii.nonce)
+                .bind(&req.pii.ciphertext)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            insert_job!(&mut *tx, &req.job)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(IngestOutcome::Accepted)
+        }
         .await
-        .map(|_| ())
-        .map_err(map_err)
     }};
 }
 
@@ -603,114 +736,26 @@ impl Store for SqlStore {
     }
 
     async fn ingest_lead(&self, req: &IngestLead) -> Result<IngestOutcome, IngestError> {
-        let lead = &req.lead;
-        let seller = lead.seller_id.as_uuid();
-        with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
-            // 1. Claim the idempotency key first: a concurrent request with
-            // the same key blocks on this row until we commit or roll back.
-            if let Some(idem) = &req.idempotency {
-                let claimed = sqlx::query(
-                    "INSERT INTO idempotency_keys (account_id, key, request_hash, response, created_at)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, key) DO NOTHING",
-                )
-                .bind(seller)
-                .bind(&idem.key)
-                .bind(&idem.request_hash)
-                .bind(Json(&idem.response))
-                .bind(micros(lead.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?
-                .rows_affected()
-                    == 1;
-                if !claimed {
-                    tx.rollback().await.map_err(map_err)?;
-                    let (hash, Json(response)): (String, Json<Value>) = sqlx::query_as(
-                        "SELECT request_hash, response FROM idempotency_keys WHERE account_id = $1 AND key = $2",
-                    )
-                    .bind(seller)
-                    .bind(&idem.key)
-                    .fetch_one(p)
-                    .await
-                    .map_err(map_err)?;
-                    return if hash == idem.request_hash {
-                        Ok(IngestOutcome::Replayed(response))
-                    } else {
-                        Err(IngestError::IdempotencyMismatch)
-                    };
+        match &self.db {
+            Db::Sqlite { ingest, .. } => {
+                let mut out = ingest::submit(ingest, vec![req.clone()]).await;
+                out.pop().unwrap_or_else(|| Err(IngestError::Store(StoreError::Backend("no answer".into()))))
+            }
+            Db::Postgres { write, .. } => ingest_one!(sqlx::Postgres, write, req),
+        }
+    }
+
+    async fn ingest_leads(&self, reqs: Vec<IngestLead>) -> Vec<Result<IngestOutcome, IngestError>> {
+        match &self.db {
+            Db::Sqlite { ingest, .. } => ingest::submit(ingest, reqs).await,
+            Db::Postgres { write, .. } => {
+                let mut out = Vec::with_capacity(reqs.len());
+                for r in &reqs {
+                    out.push(ingest_one!(sqlx::Postgres, write, r));
                 }
+                out
             }
-            // 2. Duplicates: take over each contact row only if its last
-            // lead is outside the window; otherwise it is a duplicate.
-            for h in &req.contact_hashes {
-                let taken: Option<Uuid> = sqlx::query_scalar(
-                    "INSERT INTO lead_contacts (root_vertical, contact_hash, lead_id, seen_at)
-                     VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (root_vertical, contact_hash) DO UPDATE
-                        SET lead_id = excluded.lead_id, seen_at = excluded.seen_at
-                        WHERE lead_contacts.seen_at < $5
-                     RETURNING lead_id",
-                )
-                .bind(&lead.root_vertical)
-                .bind(h.to_vec())
-                .bind(lead.id.as_uuid())
-                .bind(micros(lead.created_at))
-                .bind(micros(req.duplicate_since))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                if taken.is_none() {
-                    let first: Uuid = sqlx::query_scalar(
-                        "SELECT lead_id FROM lead_contacts WHERE root_vertical = $1 AND contact_hash = $2",
-                    )
-                    .bind(&lead.root_vertical)
-                    .bind(h.to_vec())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    tx.rollback().await.map_err(map_err)?;
-                    return Err(IngestError::Duplicate(LeadId::from_uuid(first)));
-                }
-            }
-            // 3. Exact daily cap: the counter row is locked by the upsert
-            // until commit, so concurrent inserts serialise on it.
-            // A cap of 0 admits nothing (the insert below would count 1).
-            let counted: Option<i64> = if req.daily_cap == 0 {
-                None
-            } else {
-                sqlx::query_scalar(
-                    "INSERT INTO ingest_counters (seller_id, vertical, day, count) VALUES ($1, $2, $3, 1)
-                 ON CONFLICT (seller_id, vertical, day) DO UPDATE SET count = ingest_counters.count + 1
-                    WHERE ingest_counters.count < $4
-                 RETURNING count",
-                )
-                .bind(seller)
-                .bind(&lead.vertical)
-                .bind(days_since_epoch(req.cap_day))
-                .bind(i64::from(req.daily_cap))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?
-            };
-            if counted.is_none() {
-                tx.rollback().await.map_err(map_err)?;
-                return Err(IngestError::DailyCapReached);
-            }
-            // 4. The lead, its sealed PII and its job.
-            insert_lead!(&mut *tx, lead)?;
-            sqlx::query("INSERT INTO lead_pii (lead_id, key_id, nonce, ciphertext) VALUES ($1, $2, $3, $4)")
-                .bind(lead.id.as_uuid())
-                .bind(&req.pii.key_id)
-                .bind(&req.pii.nonce)
-                .bind(&req.pii.ciphertext)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            insert_job!(&mut *tx, &req.job)?;
-            tx.commit().await.map_err(map_err)?;
-            Ok(IngestOutcome::Accepted)
-        })
+        }
     }
 
     async fn get_lead(&self, id: LeadId) -> Result<Option<LeadRecord>, StoreError> {
@@ -1042,5 +1087,6 @@ impl Store for SqlStore {
     }
 }
 
+mod ingest;
 mod market;
 mod queue;

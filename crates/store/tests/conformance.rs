@@ -1214,6 +1214,74 @@ async fn idempotency_holds_under_concurrency(engine: Engine) {
     assert_eq!(store.scalar_i64("SELECT COUNT(*) FROM jobs").await.expect("count"), 1);
 }
 
+/// A multi-lead ingest answers every item as if they had been submitted one
+/// after the other, in order; refused items write nothing, and an item
+/// the database rejects fails alone.
+async fn batch_ingest_decides_each_item_in_order(engine: Engine) {
+    let Some((_db, store)) = open(engine).await else { return };
+    let cipher = cipher();
+    let seller = new_account(&store, Role::Seller).await;
+    let t = now();
+    let at = |i: i64| t + Duration::microseconds(i);
+    let shared = cipher.contact_hash("phone", "+15555550177");
+
+    let mut a = ingest(&cipher, lead(seller, "solar.residential", at(0)));
+    a.contact_hashes.push(shared);
+    a.daily_cap = 2;
+    let mut dup = ingest(&cipher, lead(seller, "solar.commercial", at(1)));
+    dup.contact_hashes.push(shared);
+    let keyed = with_key(ingest(&cipher, lead(seller, "legal.injury", at(2))), "batch-key", "h1");
+    let replay = with_key(ingest(&cipher, lead(seller, "legal.injury", at(3))), "batch-key", "h1");
+    let mismatch = with_key(ingest(&cipher, lead(seller, "legal.injury", at(4))), "batch-key", "h2");
+    let mut second = ingest(&cipher, lead(seller, "solar.residential", at(5)));
+    second.daily_cap = 2;
+    let mut capped = ingest(&cipher, lead(seller, "solar.residential", at(6)));
+    capped.daily_cap = 2;
+    // No such seller: the database refuses the row (foreign key).
+    let orphan = ingest(&cipher, lead(AccountId::new(), "roofing", at(7)));
+    let mut reqs = vec![a.clone(), dup.clone(), keyed.clone(), replay.clone(), mismatch.clone()];
+    reqs.extend([second.clone(), capped.clone(), orphan.clone()]);
+    // Enough plain leads to span several multi-row writes.
+    let plain: Vec<IngestLead> = (0..300).map(|i| ingest(&cipher, lead(seller, "roofing", at(100 + i)))).collect();
+    reqs.extend(plain.iter().cloned());
+
+    let out = store.ingest_leads(reqs).await;
+    assert_eq!(out.len(), 308, "one answer per item");
+    assert!(matches!(out[0], Ok(IngestOutcome::Accepted)), "{:?}", out[0]);
+    assert!(matches!(out[1], Err(IngestError::Duplicate(id)) if id == a.lead.id), "{:?}", out[1]);
+    assert!(matches!(out[2], Ok(IngestOutcome::Accepted)), "{:?}", out[2]);
+    let response = keyed.idempotency.as_ref().map(|c| c.response.clone()).expect("claim");
+    assert_eq!(out[3].as_ref().expect("replay"), &IngestOutcome::Replayed(response));
+    assert!(matches!(out[4], Err(IngestError::IdempotencyMismatch)), "{:?}", out[4]);
+    assert!(matches!(out[5], Ok(IngestOutcome::Accepted)), "{:?}", out[5]);
+    assert!(matches!(out[6], Err(IngestError::DailyCapReached)), "{:?}", out[6]);
+    assert!(matches!(out[7], Err(IngestError::Store(_))), "{:?}", out[7]);
+    assert!(out[8..].iter().all(|r| matches!(r, Ok(IngestOutcome::Accepted))), "every plain lead is accepted");
+
+    for refused in [&dup, &replay, &mismatch, &capped, &orphan] {
+        assert_not_written(&store, refused.lead.id).await;
+    }
+    for kept in [&a, &keyed, &second].into_iter().chain(plain.iter()) {
+        let got = store.get_lead(kept.lead.id).await.expect("get_lead").expect("accepted lead stored");
+        assert_eq!(got, kept.lead);
+        assert_eq!(store.jobs_for_lead(kept.lead.id).await.expect("jobs").len(), 1);
+    }
+    assert_eq!(store.scalar_i64("SELECT COUNT(*) FROM leads").await.expect("count"), 303);
+    assert_eq!(store.scalar_i64("SELECT COUNT(*) FROM lead_pii").await.expect("count"), 303);
+    assert_eq!(store.scalar_i64("SELECT COUNT(*) FROM jobs").await.expect("count"), 303);
+
+    // The effects persist across calls: the cap is used up, the contact is
+    // taken and the key replays.
+    let mut later = ingest(&cipher, lead(seller, "solar.residential", at(1_000)));
+    later.daily_cap = 2;
+    assert!(matches!(store.ingest_lead(&later).await, Err(IngestError::DailyCapReached)));
+    let mut later_dup = ingest(&cipher, lead(seller, "solar.commercial", at(1_001)));
+    later_dup.contact_hashes.push(shared);
+    assert!(matches!(store.ingest_lead(&later_dup).await, Err(IngestError::Duplicate(id)) if id == a.lead.id));
+    let later_key = with_key(ingest(&cipher, lead(seller, "legal.injury", at(1_002))), "batch-key", "h1");
+    assert!(matches!(store.ingest_lead(&later_key).await, Ok(IngestOutcome::Replayed(_))));
+}
+
 // ---------------------------------------------------------------------------
 // 9. Asks
 // ---------------------------------------------------------------------------
@@ -1429,6 +1497,7 @@ per_engine!(
         daily_cap_is_exact_per_seller_vertical_and_day,
         idempotency_replays_and_rejects_mismatches,
         asks_crud_lists_and_resolution,
+        batch_ingest_decides_each_item_in_order,
     ],
     concurrent: [
         concurrent_duplicates_admit_one,

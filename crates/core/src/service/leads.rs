@@ -28,6 +28,13 @@ pub struct SubmitResult {
     pub replayed: bool,
 }
 
+/// What a prepared submission needs to be answered.
+struct Prepared {
+    body: Value,
+    now: DateTime<Utc>,
+    daily_cap: u32,
+}
+
 /// One item of a batch answer.
 #[derive(Debug)]
 pub enum BatchItemResult {
@@ -138,6 +145,19 @@ impl Leadex {
         idempotency_key: Option<&str>,
         correlation_id: &str,
     ) -> Result<SubmitResult, AppError> {
+        let (req, meta) = self.prepare_submission(seller, body, idempotency_key, correlation_id).await?;
+        let outcome = self.store.ingest_lead(&req).await;
+        self.conclude_submission(meta, outcome)
+    }
+
+    /// Validates a submission and builds everything its insert writes.
+    async fn prepare_submission(
+        &self,
+        seller: &Principal,
+        body: Value,
+        idempotency_key: Option<&str>,
+        correlation_id: &str,
+    ) -> Result<(IngestLead, Prepared), AppError> {
         if seller.account.role != Role::Seller {
             return Err(AppError::forbidden("forbidden", "only seller accounts submit leads"));
         }
@@ -233,7 +253,16 @@ impl Leadex {
                 response: body.clone(),
             }),
         };
-        match self.store.ingest_lead(&req).await {
+        Ok((req, Prepared { body, now, daily_cap: terms.daily_cap }))
+    }
+
+    /// Turns the store's answer for a prepared submission into the API's.
+    fn conclude_submission(
+        &self,
+        Prepared { body, now, daily_cap }: Prepared,
+        outcome: Result<IngestOutcome, IngestError>,
+    ) -> Result<SubmitResult, AppError> {
+        match outcome {
             Ok(IngestOutcome::Accepted) => {
                 self.jobs_notify.notify_waiters();
                 Ok(SubmitResult { body, replayed: false })
@@ -252,7 +281,7 @@ impl Leadex {
                 Err(AppError::new(
                     ErrorKind::TooManyRequests,
                     "daily_cap_reached",
-                    format!("daily cap of {} leads for this vertical is reached until 00:00 UTC", terms.daily_cap),
+                    format!("daily cap of {daily_cap} leads for this vertical is reached until 00:00 UTC"),
                 )
                 .with_retry_after(u64::try_from(retry).unwrap_or(1)))
             }
@@ -280,15 +309,42 @@ impl Leadex {
             )
             .with_field("leads"));
         }
-        let mut out = Vec::with_capacity(items.len());
+        // Validate every item first, then hand the valid ones to the store in
+        // one call (one transaction per item on PostgreSQL; a group commit
+        // on SQLite), and answer in the order received.
+        let mut out: Vec<Option<BatchItemResult>> = Vec::with_capacity(items.len());
+        let mut reqs = Vec::with_capacity(items.len());
+        let mut metas = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             let cid = format!("{correlation_id}/{i}");
-            out.push(match self.submit_lead(seller, item, None, &cid).await {
-                Ok(r) => BatchItemResult::Accepted(r),
-                Err(e) => BatchItemResult::Rejected(e),
-            });
+            match self.prepare_submission(seller, item, None, &cid).await {
+                Ok((req, meta)) => {
+                    reqs.push(req);
+                    metas.push((i, meta));
+                    out.push(None);
+                }
+                Err(e) => out.push(Some(BatchItemResult::Rejected(e))),
+            }
         }
-        Ok(out)
+        let outcomes = if reqs.is_empty() { Vec::new() } else { self.store.ingest_leads(reqs).await };
+        for ((i, meta), outcome) in metas.into_iter().zip(outcomes) {
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(match self.conclude_submission(meta, outcome) {
+                    Ok(r) => BatchItemResult::Accepted(r),
+                    Err(e) => BatchItemResult::Rejected(e),
+                });
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    BatchItemResult::Rejected(AppError::from(crate::ports::StoreError::Backend(
+                        "the store answered fewer items than it was given".into(),
+                    )))
+                })
+            })
+            .collect())
     }
 
     /// Reserve, buy-now, duration, cap and ask for a new lead (SPEC §5): the
