@@ -17,7 +17,7 @@ use leadex_core::model::{
     Account, ApiKeyInfo, Ask, AskQuery, FieldValue, IdempotencyClaim, IngestError, IngestLead, IngestOutcome,
     JobRecord, LeadQuery, LeadRecord, LeadStatus, NewApiKey, NewJob, PiiAccess, Principal, ScoreAndOpen,
 };
-use leadex_core::ports::{Store, StoreError};
+use leadex_core::ports::{JobQueue, Store, StoreError};
 use leadex_domain::account::{Role, Scope};
 use leadex_domain::geo::Geo;
 use leadex_domain::score::{Breakdown, Score, Tier};
@@ -1282,6 +1282,33 @@ async fn batch_ingest_decides_each_item_in_order(engine: Engine) {
     assert!(matches!(store.ingest_lead(&later_key).await, Ok(IngestOutcome::Replayed(_))));
 }
 
+/// The claim walks the ready-jobs index in order even when the planner has
+/// no statistics (a backlog bulk-loaded since the last analyze): a plan
+/// that sorts the backlog costs 250× more per claim.
+async fn claim_plan_is_an_ordered_index_scan(engine: Engine) {
+    let Some((_db, store)) = open(engine).await else { return };
+    let t = now();
+    let jobs: Vec<NewJob> = (0..3_000)
+        .map(|i| NewJob {
+            id: JobId::new(),
+            kind: if i % 2 == 0 { "noop" } else { "other" }.to_owned(),
+            vertical: Some(format!("v{}", i % 50)),
+            payload: json!({}),
+            run_at: t + Duration::milliseconds(i),
+            max_attempts: 3,
+            correlation_id: "c".into(),
+            dedupe_key: None,
+            created_at: t,
+        })
+        .collect();
+    assert_eq!(JobQueue::enqueue(&store, &jobs).await.expect("enqueue"), 3_000);
+    let plan = store.explain_claim(&["noop".to_owned(), "other".to_owned()]).await.expect("explain");
+    assert!(plan.contains("jobs_queued"), "claim does not use the ready-jobs index:\n{plan}");
+    for sort in ["Sort", "TEMP B-TREE"] {
+        assert!(!plan.contains(sort), "claim sorts the backlog:\n{plan}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 9. Asks
 // ---------------------------------------------------------------------------
@@ -1498,6 +1525,7 @@ per_engine!(
         idempotency_replays_and_rejects_mismatches,
         asks_crud_lists_and_resolution,
         batch_ingest_decides_each_item_in_order,
+        claim_plan_is_an_ordered_index_scan,
     ],
     concurrent: [
         concurrent_duplicates_admit_one,
