@@ -363,12 +363,32 @@ macro_rules! push_job_tuple {
 /// Inserts a [`NewJob`] (skipped when its dedupe key exists); evaluates to
 /// the number of rows inserted. Used inside the transaction of the state
 /// change that causes the job.
+/// Static SQL (not `QueryBuilder`): one prepared statement on the hot
+/// path of every engine; multi-row inserts use [`push_job_tuple!`].
 macro_rules! insert_job {
     ($exec:expr, $job:expr) => {{
-        let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO jobs ({}) ", $crate::JOB_INSERT_COLUMNS));
-        qb.push_values([$job], |mut b, j| push_job_tuple!(b, j));
-        qb.push(" ON CONFLICT (dedupe_key) DO NOTHING");
-        qb.build().execute($exec).await.map(|r| r.rows_affected()).map_err(map_err)
+        let j: &NewJob = $job;
+        let lead_id = j.payload.get("lead_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, vertical, lead_id, payload, status, attempts, max_attempts, run_at,
+                               correlation_id, dedupe_key, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $9, $10, $10)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(j.id.as_uuid())
+        .bind(&j.kind)
+        .bind(&j.vertical)
+        .bind(lead_id)
+        .bind(Json(&j.payload))
+        .bind(i64::from(j.max_attempts))
+        .bind(micros(j.run_at))
+        .bind(&j.correlation_id)
+        .bind(&j.dedupe_key)
+        .bind(micros(j.created_at))
+        .execute($exec)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(map_err)
     }};
 }
 
@@ -418,10 +438,49 @@ macro_rules! push_lead_tuple {
 
 /// Inserts a [`LeadRecord`] on an executor (used inside transactions).
 macro_rules! insert_lead {
-    ($db:ty, $exec:expr, $lead:expr) => {{
-        let mut qb = sqlx::QueryBuilder::<$db>::new(format!("INSERT INTO leads ({}) ", $crate::LEAD_INSERT_COLUMNS));
-        qb.push_values([$lead], |mut b, l| push_lead_tuple!(b, l));
-        qb.build().execute($exec).await.map(|_| ()).map_err(map_err)
+    ($exec:expr, $lead:expr) => {{
+        let l: &LeadRecord = $lead;
+        sqlx::query(
+            "INSERT INTO leads (id, seller_id, vertical, root_vertical, status, country, region, postal_code, city,
+                lat, lng, fields, source, consent_at, consent, attribution, score, tier, score_breakdown, ask_id,
+                reserve_price, buy_now_price, auction_duration_secs, pii_hash, correlation_id, created_at,
+                updated_at, bid_count, has_phone, has_email)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                $21, $22, $23, $24, $25, $26, $27, 0, $28, $29)",
+        )
+        .bind(l.id.as_uuid())
+        .bind(l.seller_id.as_uuid())
+        .bind(&l.vertical)
+        .bind(&l.root_vertical)
+        .bind(l.status.as_str())
+        .bind(&l.geo.country)
+        .bind(&l.geo.region)
+        .bind(&l.geo.postal_code)
+        .bind(&l.geo.city)
+        .bind(l.geo.lat)
+        .bind(l.geo.lng)
+        .bind(Json(&l.fields))
+        .bind(&l.source)
+        .bind(l.consent_at.map(micros))
+        .bind(l.consent.as_ref().map(Json))
+        .bind(l.attribution.as_ref().map(Json))
+        .bind(l.score.map(|s| i64::from(s.value)))
+        .bind(l.score.map(|s| s.tier.as_str()))
+        .bind(l.score.map(|s| Json(s.breakdown)))
+        .bind(l.ask_id.map(|a| a.as_uuid()))
+        .bind(l.reserve_price.micros())
+        .bind(l.buy_now_price.micros())
+        .bind(i64::from(l.auction_duration_secs))
+        .bind(l.pii_hash.to_vec())
+        .bind(&l.correlation_id)
+        .bind(micros(l.created_at))
+        .bind(micros(l.updated_at))
+        .bind(l.has_phone)
+        .bind(l.has_email)
+        .execute($exec)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
     }};
 }
 
@@ -528,7 +587,7 @@ macro_rules! ingest_one {
                 return Err(IngestError::DailyCapReached);
             }
             // 4. The lead, its sealed PII and its job.
-            insert_lead!($db, &mut *tx, lead)?;
+            insert_lead!(&mut *tx, lead)?;
             sqlx::query("INSERT INTO lead_pii (lead_id, key_id, nonce, ciphertext) VALUES ($1, $2, $3, $4)")
                 .bind(lead.id.as_uuid())
                 .bind(&req.pii.key_id)
