@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 use leadex_domain::LeadId;
 
-use crate::{JOB_INSERT_COLUMNS, LEAD_INSERT_COLUMNS, days_since_epoch, map_err, micros};
+use crate::{BeginWrite, JOB_INSERT_COLUMNS, LEAD_INSERT_COLUMNS, days_since_epoch, map_err, micros};
 
 /// Most leads one group transaction decides. Larger groups amortise more but
 /// hold the writer longer; a single `:batch` request larger than this still
@@ -153,7 +153,7 @@ struct GroupState {
 }
 
 async fn try_group(pool: &SqlitePool, reqs: &[&IngestLead]) -> Result<Vec<Answer>, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+    let mut tx = pool.begin_write().await.map_err(map_err)?;
     let mut st = read_state(&mut tx, reqs).await?;
 
     // Decide in arrival order, applying each acceptance before the next.

@@ -152,6 +152,39 @@ enum Arg {
     Uuid(Uuid),
 }
 
+/// Opens a write transaction on a write pool.
+///
+/// SQLite: `BEGIN IMMEDIATE`, which takes the write lock up front. A
+/// deferred transaction that reads first and writes later fails at once
+/// with `SQLITE_BUSY` — no busy-timeout wait — when another connection
+/// (another process on the same file: `serve` + `work`, two `work`s)
+/// committed in between; an immediate one waits its turn instead.
+/// PostgreSQL: a plain `BEGIN`.
+trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
 /// Maps sqlx failures to what the caller can act on.
 fn map_err(e: sqlx::Error) -> StoreError {
     match e {
@@ -495,7 +528,7 @@ macro_rules! ingest_one {
         let lead = &req.lead;
         let seller = lead.seller_id.as_uuid();
         async move {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             // 1. Claim the idempotency key first: a concurrent request with
             // the same key blocks on this row until we commit or roll back.
             if let Some(idem) = &req.idempotency {
@@ -758,7 +791,7 @@ impl Store for SqlStore {
     async fn upsert_verticals(&self, defs: &[VerticalDef]) -> Result<(), StoreError> {
         let now = micros(Utc::now());
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             for (i, d) in defs.iter().enumerate() {
                 let def = serde_json::to_value(d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 sqlx::query(
@@ -829,7 +862,7 @@ impl Store for SqlStore {
 
     async fn read_lead_pii(&self, access: &PiiAccess) -> Result<Option<SealedPii>, StoreError> {
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             let row: Option<(String, Vec<u8>, Vec<u8>)> =
                 sqlx::query_as("SELECT key_id, nonce, ciphertext FROM lead_pii WHERE lead_id = $1")
                     .bind(access.lead_id.as_uuid())
@@ -1101,7 +1134,7 @@ impl Store for SqlStore {
 
     async fn score_and_open(&self, o: &ScoreAndOpen) -> Result<bool, StoreError> {
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             let updated = sqlx::query(
                 "UPDATE leads SET status = 'in_auction', score = $1, tier = $2, score_breakdown = $3,
                         auction_opened_at = $4, auction_ends_at = $5, seed = $6, seed_hash = $7, updated_at = $4

@@ -25,7 +25,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::rows::lead_columns;
-use crate::{Arg, Db, SqlStore, in_list, keyset, map_err, micros, where_clause};
+use crate::{Arg, BeginWrite, Db, SqlStore, in_list, keyset, map_err, micros, where_clause};
 
 /// Why a posting failed inside a transaction.
 enum PostError {
@@ -311,7 +311,7 @@ fn lock_total(b: &Bid) -> Money {
 impl Market for SqlStore {
     async fn post(&self, m: &Movement, at: DateTime<Utc>) -> Result<Uuid, BidError> {
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             match post!(tx, m, at) {
                 Ok(id) => {
                     tx.commit().await.map_err(map_err)?;
@@ -395,7 +395,7 @@ impl Market for SqlStore {
     async fn place_bid(&self, b: &PlaceBid) -> Result<Bid, BidError> {
         let at = micros(b.at);
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             // Lock the lead row and check the auction is open, in one statement.
             let open: Option<Uuid> = sqlx::query_scalar(
                 "UPDATE leads SET updated_at = updated_at
@@ -507,7 +507,7 @@ impl Market for SqlStore {
 
     async fn withdraw_bid(&self, lead: LeadId, buyer: AccountId, at: DateTime<Utc>) -> Result<Bid, BidError> {
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             let open: Option<Uuid> = sqlx::query_scalar(
                 "UPDATE leads SET updated_at = updated_at
                  WHERE id = $1 AND status = 'in_auction' AND auction_ends_at > $2 RETURNING id",
@@ -599,7 +599,7 @@ impl Market for SqlStore {
     async fn close_auction(&self, c: &CloseAuction) -> Result<CloseOutcome, StoreError> {
         let at = micros(c.at);
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             // Lock the lead while it is in auction; anything else: already closed.
             let lead: Option<(Uuid, Option<Vec<u8>>)> = sqlx::query_as(
                 "UPDATE leads SET updated_at = $1 WHERE id = $2 AND status = 'in_auction' RETURNING seller_id, seed",
@@ -731,7 +731,7 @@ impl Market for SqlStore {
             lead_columns()
         );
         let row: crate::rows::LeadRow = with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             let row: Option<crate::rows::LeadRow> = sqlx::query_as(AssertSqlSafe(sql.clone()))
                 .bind(buyer.as_uuid())
                 .bind(micros(at))
@@ -889,7 +889,7 @@ impl Market for SqlStore {
             return Ok(());
         }
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             for x in d {
                 sqlx::query(
                     "INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at)
@@ -941,7 +941,7 @@ impl Market for SqlStore {
 
     async fn create_pool(&self, pool: &Pool, at: DateTime<Utc>) -> Result<(), BidError> {
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             sqlx::query(
                 "INSERT INTO bounty_pools (id, buyer_id, vertical, reward_per_lead, criteria, status, funded_total,
                                            expires_at, created_at, updated_at, account_id)
@@ -983,7 +983,7 @@ impl Market for SqlStore {
         at: DateTime<Utc>,
     ) -> Result<bool, BidError> {
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             let n = sqlx::query(
                 "UPDATE bounty_pools SET funded_total = funded_total + $1, updated_at = $2
                  WHERE id = $3 AND buyer_id = $4 AND status = 'active'",
@@ -1018,7 +1018,7 @@ impl Market for SqlStore {
 
     async fn withdraw_pool(&self, buyer: AccountId, id: Uuid, at: DateTime<Utc>) -> Result<Option<Money>, StoreError> {
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             let n = sqlx::query(
                 "UPDATE bounty_pools SET status = 'closed', updated_at = $1
                  WHERE id = $2 AND buyer_id = $3 AND status = 'active'",
@@ -1102,7 +1102,7 @@ impl Market for SqlStore {
         at: DateTime<Utc>,
     ) -> Result<Vec<(Uuid, Money)>, StoreError> {
         with_pool!(self, write, |p| {
-            let mut tx = p.begin().await.map_err(map_err)?;
+            let mut tx = p.begin_write().await.map_err(map_err)?;
             let mut touched = vec![LedgerAccount::payable(seller), LedgerAccount::fees()];
             touched.extend(payouts.iter().map(|(pool, _)| LedgerAccount::pool(*pool)));
             lock_accounts!(tx, touched, at)?;
