@@ -253,7 +253,7 @@ impl SqlStore {
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(opts.acquire_timeout.max(Duration::from_secs(30)))
-                .connect_with(base.clone().pragma("wal_autocheckpoint", "0"))
+                .connect_with(base.clone().pragma("wal_autocheckpoint", "0").pragma("journal_size_limit", "67108864"))
                 .await
                 .map_err(map_err)?;
             let read = SqlitePoolOptions::new()
@@ -302,9 +302,15 @@ impl SqlStore {
     }
 }
 
-/// Checkpoints the WAL from its own connection: passively every 250 ms
-/// (never blocks the writer), and truncates it when it grew large, until the
-/// writer pool closes.
+/// Checkpoints the WAL from its own connection, passively every 250 ms
+/// (never blocks the writer), until the writer pool closes.
+///
+/// Once a passive checkpoint has copied every frame back, the next write
+/// transaction restarts the WAL from its beginning, so the file does not
+/// grow without bound; the writer's `journal_size_limit` trims it after
+/// such a restart. We never run `TRUNCATE`/`RESTART` checkpoints: those
+/// block the writer while they wait for readers and sync the database
+/// file, which showed up as 100–500 ms ingestion stalls.
 async fn checkpoint_loop(conn: SqlitePool, writer: SqlitePool) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -314,14 +320,8 @@ async fn checkpoint_loop(conn: SqlitePool, writer: SqlitePool) {
             conn.close().await;
             return;
         }
-        // (busy, log frames, checkpointed frames)
-        let r: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&conn).await;
-        if let Ok((_, log, done)) = r
-            && log > 50_000
-            && log == done
-        {
-            // Fully checkpointed and large: reset the file so it stops growing.
-            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&conn).await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&conn).await {
+            tracing::debug!(error = %e, "passive WAL checkpoint failed");
         }
     }
 }
