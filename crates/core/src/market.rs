@@ -238,6 +238,62 @@ pub enum BidError {
     Store(#[from] StoreError),
 }
 
+/// What became of one auto-bid attempt (one rule, in the order tried).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AutoBidResult {
+    /// The rule's bid was placed.
+    Placed(Bid),
+    /// The buyer already bid through a better rule of this evaluation.
+    LowerPriority,
+    /// The buyer already had a live bid on the lead (an earlier evaluation
+    /// or a manual bid): auto-bidding never replaces it.
+    AlreadyBid,
+    /// The rule's daily budget would be exceeded.
+    Budget,
+    /// The buyer's available balance is below amount + fee.
+    Insufficient,
+    /// The auction was no longer open.
+    Closed,
+}
+
+impl AutoBidResult {
+    /// The decision log's `(outcome, reason)` for this result.
+    pub fn decision(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Placed(_) => ("bid", "placed"),
+            Self::LowerPriority => ("skipped", "lower_priority"),
+            Self::AlreadyBid => ("skipped", "already_bid"),
+            Self::Budget => ("skipped", "daily_budget_exceeded"),
+            Self::Insufficient => ("skipped", "insufficient_funds"),
+            Self::Closed => ("skipped", "auction_closed"),
+        }
+    }
+}
+
+/// All auto-bids of one lead, decided and written in one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutoBids {
+    /// The lead.
+    pub lead_id: LeadId,
+    /// Candidate bids in the order to try them (best rule of each buyer
+    /// first); each carries its rule and budget.
+    pub attempts: Vec<PlaceBid>,
+    /// Decisions already taken before the store (reserve, KYC), recorded in
+    /// the same transaction.
+    pub skipped: Vec<Decision>,
+    /// Evaluation time.
+    pub at: DateTime<Utc>,
+}
+
+/// The result of [`Market::place_auto_bids`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutoBidsOutcome {
+    /// One result per attempt, in order.
+    pub results: Vec<AutoBidResult>,
+    /// The lead's bid count after the transaction.
+    pub bid_count: i64,
+}
+
 /// How an auction closed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CloseOutcome {
@@ -399,6 +455,15 @@ pub trait Market: Send + Sync + std::fmt::Debug + 'static {
     /// Places or replaces the buyer's live bid, adjusting its lock by the
     /// difference; conditional on the auction being open at `at`.
     async fn place_bid(&self, b: &PlaceBid) -> Result<Bid, BidError>;
+    /// Places a lead's auto-bids in one transaction: per attempt, in
+    /// order, the checks of [`Market::place_bid`] plus one bid per buyer and
+    /// the rule's daily budget; records every decision. Never replaces a
+    /// live bid, so running it twice has the effect of once.
+    async fn place_auto_bids(&self, a: &AutoBids) -> Result<AutoBidsOutcome, StoreError>;
+    /// The KYC-verified accounts among `ids`.
+    async fn kyc_verified(&self, ids: &[AccountId]) -> Result<std::collections::HashSet<AccountId>, StoreError>;
+    /// Balances of several accounts in one read (missing owners: zero).
+    async fn vaults(&self, owners: &[AccountId]) -> Result<Vec<(AccountId, Vault)>, StoreError>;
     /// Withdraws the buyer's live bid and releases its lock.
     async fn withdraw_bid(&self, lead: LeadId, buyer: AccountId, at: DateTime<Utc>) -> Result<Bid, BidError>;
     /// The buyer's bids, newest first.

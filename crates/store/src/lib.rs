@@ -137,6 +137,8 @@ macro_rules! bind_args {
                 Arg::F64(v) => q.bind(v),
                 Arg::Text(v) => q.bind(v),
                 Arg::Uuid(v) => q.bind(v),
+                Arg::OptI64(v) => q.bind(v),
+                Arg::OptUuid(v) => q.bind(v),
             };
         }
         q
@@ -150,6 +152,29 @@ enum Arg {
     F64(f64),
     Text(String),
     Uuid(Uuid),
+    OptI64(Option<i64>),
+    OptUuid(Option<Uuid>),
+}
+
+/// `($f, $f+1, …), (…), …`: `rows` tuples of `cols` placeholders numbered
+/// from `first`, for multi-row statements shared by both engines.
+fn tuples(rows: usize, cols: usize, first: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(first + r * cols + c).to_string());
+        }
+        s.push(')');
+    }
+    s
 }
 
 /// Opens a write transaction on a write pool.

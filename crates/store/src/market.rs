@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use leadex_core::cursor::{Page, PageRequest};
 use leadex_core::market::{
-    Bid, BidError, BidSource, BountyTotal, BuyError, CloseAuction, CloseOutcome, Decision, LedgerAccount, LedgerEntry,
-    Market, Movement, PlaceBid, Pool, Rule, Vault,
+    AutoBidResult, AutoBids, AutoBidsOutcome, Bid, BidError, BidSource, BountyTotal, BuyError, CloseAuction,
+    CloseOutcome, Decision, LedgerAccount, LedgerEntry, Market, Movement, PlaceBid, Pool, Rule, Vault,
 };
 use leadex_core::model::{LeadRecord, NewJob};
 use leadex_core::ports::StoreError;
@@ -22,6 +22,7 @@ use leadex_domain::{AccountId, LeadId, Money};
 use serde_json::Value;
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 use crate::rows::lead_columns;
@@ -171,6 +172,150 @@ macro_rules! lock_accounts {
             }
             .await;
             if let Err(e) = step {
+                r = Err(map_err(e));
+                break;
+            }
+        }
+        r
+    }};
+}
+
+/// Applies many [`Movement`]s on a transaction in a constant number of
+/// statements, whatever their count: the legs are netted per account, the
+/// accounts created if missing, locked in id order (PostgreSQL), updated by
+/// one conditional multi-row `UPDATE … FROM (VALUES …)` and every leg
+/// written as its own entry row. Evaluates to `Result<(), PostError>`; on
+/// `Insufficient` the caller must roll back (nothing is undone here).
+///
+/// Lock order: every path that touches several accounts locks them in id
+/// order, so this and [`lock_accounts!`] cannot deadlock with each other.
+macro_rules! apply_movements {
+    ($tx:expr, $movements:expr, $at:expr, $pg:expr) => {{
+        let movements: &[Movement] = $movements;
+        let at = micros($at);
+        let mut net: std::collections::BTreeMap<&str, (&LedgerAccount, i64)> = std::collections::BTreeMap::new();
+        let mut result: Result<(), PostError> = Ok(());
+        let mut entries = 0usize;
+        for m in movements {
+            if !m.is_balanced() {
+                result = Err(PostError::Store(StoreError::Corrupt(format!("unbalanced movement `{}`", m.reason))));
+            }
+            for leg in &m.legs {
+                let e = net.entry(leg.account.id.as_str()).or_insert((&leg.account, 0));
+                match e.1.checked_add(leg.amount) {
+                    Some(v) => e.1 = v,
+                    None => result = Err(PostError::Store(StoreError::Corrupt("ledger overflow".into()))),
+                }
+                entries += usize::from(leg.amount != 0);
+            }
+        }
+        let changed: Vec<(&LedgerAccount, i64)> = net.values().filter(|(_, d)| *d != 0).copied().collect();
+        if result.is_ok() && !changed.is_empty() {
+            let step: Result<(), PostError> = async {
+                let mut args = Vec::with_capacity(changed.len() * 5);
+                for (a, _) in &changed {
+                    args.push(Arg::Text(a.id.clone()));
+                    args.push(Arg::OptUuid(a.owner));
+                    args.push(Arg::Text(a.kind.to_owned()));
+                    args.push(Arg::I64(at));
+                }
+                let sql = format!(
+                    "INSERT INTO ledger_accounts (id, owner_id, kind, created_at) VALUES {} ON CONFLICT (id) DO NOTHING",
+                    crate::tuples(changed.len(), 4, 1)
+                );
+                bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(|e| PostError::Store(map_err(e)))?;
+                if $pg {
+                    let mut args = Vec::with_capacity(changed.len());
+                    let l = in_list(&mut args, changed.iter().map(|(a, _)| Arg::Text(a.id.clone())));
+                    let sql = format!("SELECT id FROM ledger_accounts WHERE id IN ({l}) ORDER BY id FOR UPDATE");
+                    bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
+                        .fetch_all(&mut *$tx)
+                        .await
+                        .map_err(|e| PostError::Store(map_err(e)))?;
+                }
+                let mut args = Vec::with_capacity(changed.len() * 2);
+                for (a, d) in &changed {
+                    args.push(Arg::Text(a.id.clone()));
+                    args.push(Arg::I64(*d));
+                }
+                let sql = format!(
+                    "UPDATE ledger_accounts SET balance = ledger_accounts.balance + v.column2
+                     FROM (VALUES {}) AS v
+                     WHERE ledger_accounts.id = v.column1
+                       AND (ledger_accounts.kind = 'escrow' OR ledger_accounts.balance + v.column2 >= 0)
+                     RETURNING id",
+                    crate::tuples(changed.len(), 2, 1)
+                );
+                let done = bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
+                    .fetch_all(&mut *$tx)
+                    .await
+                    .map_err(|e| PostError::Store(map_err(e)))?;
+                if done.len() != changed.len() {
+                    return Err(PostError::Insufficient);
+                }
+                // Entries: 7 binds each, in chunks well under both engines' limits.
+                let mut rows = Vec::with_capacity(entries);
+                for m in movements {
+                    let tx_id = Uuid::now_v7();
+                    for leg in m.legs.iter().filter(|l| l.amount != 0) {
+                        rows.push((tx_id, leg, m));
+                    }
+                }
+                for chunk in rows.chunks(500) {
+                    let mut args = Vec::with_capacity(chunk.len() * 7);
+                    for (tx_id, leg, m) in chunk {
+                        args.push(Arg::Uuid(Uuid::now_v7()));
+                        args.push(Arg::Uuid(*tx_id));
+                        args.push(Arg::Text(leg.account.id.clone()));
+                        args.push(Arg::I64(leg.amount));
+                        args.push(Arg::Text(m.reason.to_owned()));
+                        args.push(Arg::Text(m.reference.clone()));
+                        args.push(Arg::I64(at));
+                    }
+                    let sql = format!(
+                        "INSERT INTO ledger_entries (id, tx_id, account_id, amount, reason, reference, created_at)
+                         VALUES {}",
+                        crate::tuples(chunk.len(), 7, 1)
+                    );
+                    bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(|e| PostError::Store(map_err(e)))?;
+                }
+                Ok(())
+            }
+            .await;
+            result = step;
+        }
+        result
+    }};
+}
+
+/// Inserts decision rows (multi-row, chunked); evaluates to
+/// `Result<(), StoreError>`.
+macro_rules! insert_decisions {
+    ($tx:expr, $decisions:expr) => {{
+        let mut r: Result<(), StoreError> = Ok(());
+        for chunk in $decisions.chunks(500) {
+            let mut args = Vec::with_capacity(chunk.len() * 7);
+            for x in chunk {
+                let x: &Decision = x;
+                args.push(Arg::Uuid(x.id));
+                args.push(Arg::Uuid(x.rule_id));
+                args.push(Arg::Uuid(x.lead_id));
+                args.push(Arg::Text(x.outcome.clone()));
+                args.push(Arg::Text(x.reason.clone()));
+                args.push(Arg::OptI64(x.amount.map(|m| m.micros())));
+                args.push(Arg::I64(micros(x.created_at)));
+            }
+            let sql = format!(
+                "INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at) VALUES {}",
+                crate::tuples(chunk.len(), 7, 1)
+            );
+            if let Err(e) = bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *$tx).await {
                 r = Err(map_err(e));
                 break;
             }
@@ -505,6 +650,247 @@ impl Market for SqlStore {
         })
     }
 
+    async fn place_auto_bids(&self, a: &AutoBids) -> Result<AutoBidsOutcome, StoreError> {
+        let pg = matches!(self.db, Db::Postgres { .. });
+        let at = micros(a.at);
+        let lead = a.lead_id.as_uuid();
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            // Lock the lead row while its auction is open (bids, closes and
+            // buy-nows of one lead serialise on it).
+            let count: Option<i64> = sqlx::query_scalar(
+                "UPDATE leads SET updated_at = updated_at
+                 WHERE id = $1 AND status = 'in_auction' AND auction_ends_at > $2 RETURNING bid_count",
+            )
+            .bind(lead)
+            .bind(at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let mut results = Vec::with_capacity(a.attempts.len());
+            let mut bid_count = count.unwrap_or(0);
+            let mut placed: Vec<&PlaceBid> = Vec::new();
+            if count.is_some() && !a.attempts.is_empty() {
+                let existing: Vec<Uuid> =
+                    sqlx::query_scalar("SELECT buyer_id FROM bids WHERE lead_id = $1 AND status = 'live'")
+                        .bind(lead)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                let existing: HashSet<AccountId> = existing.into_iter().map(AccountId::from_uuid).collect();
+                let day = crate::days_since_epoch(a.at.date_naive());
+                // Budgets: PostgreSQL materialises and locks the (rule, day)
+                // rows so two evaluations cannot both spend the same budget.
+                let rules: BTreeSet<Uuid> = a.attempts.iter().filter_map(|b| b.budget.map(|x| x.rule_id)).collect();
+                let mut spent: HashMap<Uuid, i64> = HashMap::new();
+                if !rules.is_empty() {
+                    if pg {
+                        let mut args = Vec::with_capacity(rules.len() * 2);
+                        for r in &rules {
+                            args.push(Arg::Uuid(*r));
+                            args.push(Arg::I64(day));
+                        }
+                        let sql = format!(
+                            "INSERT INTO rule_spend (rule_id, day, spent) SELECT v.column1, v.column2, 0
+                             FROM (VALUES {}) AS v ON CONFLICT (rule_id, day) DO NOTHING",
+                            crate::tuples(rules.len(), 2, 1)
+                        );
+                        bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *tx).await.map_err(map_err)?;
+                    }
+                    let mut args = vec![Arg::I64(day)];
+                    let l = in_list(&mut args, rules.iter().map(|r| Arg::Uuid(*r)));
+                    let lock = if pg { " ORDER BY rule_id FOR UPDATE" } else { "" };
+                    let sql =
+                        format!("SELECT rule_id, spent FROM rule_spend WHERE day = $1 AND rule_id IN ({l}){lock}");
+                    let rows: Vec<(Uuid, i64)> = bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    spent.extend(rows);
+                }
+                // Available balances of the candidate buyers, locked in id order.
+                let buyers: BTreeSet<AccountId> =
+                    a.attempts.iter().map(|b| b.buyer_id).filter(|b| !existing.contains(b)).collect();
+                let mut available: HashMap<String, i64> = HashMap::new();
+                if !buyers.is_empty() {
+                    let mut args = Vec::with_capacity(buyers.len());
+                    let l = in_list(&mut args, buyers.iter().map(|b| Arg::Text(LedgerAccount::available(*b).id)));
+                    let lock = if pg { " ORDER BY id FOR UPDATE" } else { "" };
+                    let sql = format!("SELECT id, balance FROM ledger_accounts WHERE id IN ({l}){lock}");
+                    let rows: Vec<(String, i64)> = bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    available.extend(rows);
+                }
+                // Decide every attempt in order against the locked state.
+                let mut done: HashSet<AccountId> = HashSet::new();
+                for b in &a.attempts {
+                    let lock = b.amount.checked_add(b.fee);
+                    let avail = available.entry(LedgerAccount::available(b.buyer_id).id).or_insert(0);
+                    let r = if existing.contains(&b.buyer_id) {
+                        AutoBidResult::AlreadyBid
+                    } else if done.contains(&b.buyer_id) {
+                        AutoBidResult::LowerPriority
+                    } else if b.budget.is_some_and(|x| {
+                        spent.get(&x.rule_id).copied().unwrap_or(0).saturating_add(b.amount.micros()) > x.limit.micros()
+                    }) {
+                        AutoBidResult::Budget
+                    } else if lock.is_none_or(|l| *avail < l.micros()) {
+                        AutoBidResult::Insufficient
+                    } else {
+                        *avail -= lock.map_or(0, |l| l.micros());
+                        if let Some(x) = b.budget {
+                            *spent.entry(x.rule_id).or_insert(0) += b.amount.micros();
+                        }
+                        done.insert(b.buyer_id);
+                        placed.push(b);
+                        AutoBidResult::Placed(Bid {
+                            id: b.id,
+                            lead_id: b.lead_id,
+                            buyer_id: b.buyer_id,
+                            amount: b.amount,
+                            fee: b.fee,
+                            source: b.source,
+                            rule_id: b.rule_id,
+                            status: "live".into(),
+                            created_at: leadex_core::clock::from_micros(at),
+                            updated_at: leadex_core::clock::from_micros(at),
+                        })
+                    };
+                    results.push(r);
+                }
+            } else {
+                results.extend(a.attempts.iter().map(|_| AutoBidResult::Closed));
+            }
+            if !placed.is_empty() {
+                let day = crate::days_since_epoch(a.at.date_naive());
+                let budgeted: Vec<(Uuid, i64)> =
+                    placed.iter().filter_map(|b| b.budget.map(|x| (x.rule_id, b.amount.micros()))).collect();
+                if !budgeted.is_empty() {
+                    let mut args = Vec::with_capacity(budgeted.len() * 3);
+                    for (r, amount) in &budgeted {
+                        args.push(Arg::Uuid(*r));
+                        args.push(Arg::I64(day));
+                        args.push(Arg::I64(*amount));
+                    }
+                    let sql = format!(
+                        "INSERT INTO rule_spend (rule_id, day, spent) VALUES {}
+                         ON CONFLICT (rule_id, day) DO UPDATE SET spent = rule_spend.spent + excluded.spent",
+                        crate::tuples(budgeted.len(), 3, 1)
+                    );
+                    bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *tx).await.map_err(map_err)?;
+                }
+                let reference = format!("lead:{}", a.lead_id);
+                let locks: Vec<Movement> = placed
+                    .iter()
+                    .map(|b| {
+                        Movement::transfer(
+                            LedgerAccount::available(b.buyer_id),
+                            LedgerAccount::locked(b.buyer_id),
+                            b.amount.checked_add(b.fee).unwrap_or(b.amount),
+                            "bid_lock",
+                            reference.clone(),
+                        )
+                    })
+                    .collect();
+                if let Err(e) = apply_movements!(tx, &locks, a.at, pg) {
+                    tx.rollback().await.map_err(map_err)?;
+                    return Err(match e {
+                        PostError::Insufficient => {
+                            StoreError::Backend("auto-bid locks found a balance changed under the lock".into())
+                        }
+                        PostError::Store(s) => s,
+                    });
+                }
+                for chunk in placed.chunks(500) {
+                    let mut args = Vec::with_capacity(chunk.len() * 9);
+                    for b in chunk {
+                        args.push(Arg::Uuid(b.id));
+                        args.push(Arg::Uuid(lead));
+                        args.push(Arg::Uuid(b.buyer_id.as_uuid()));
+                        args.push(Arg::I64(b.amount.micros()));
+                        args.push(Arg::I64(b.fee.micros()));
+                        args.push(Arg::Text(b.source.as_str().to_owned()));
+                        args.push(Arg::OptUuid(b.rule_id));
+                        args.push(Arg::Text("live".into()));
+                        args.push(Arg::I64(at));
+                        args.push(Arg::I64(at));
+                    }
+                    let sql = format!("INSERT INTO bids ({BID_COLUMNS}) VALUES {}", crate::tuples(chunk.len(), 10, 1));
+                    bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *tx).await.map_err(map_err)?;
+                }
+                bid_count =
+                    sqlx::query_scalar("UPDATE leads SET bid_count = bid_count + $1 WHERE id = $2 RETURNING bid_count")
+                        .bind(placed.len() as i64)
+                        .bind(lead)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+            }
+            let mut decisions: Vec<Decision> = a.skipped.clone();
+            for (b, r) in a.attempts.iter().zip(&results) {
+                let (outcome, reason) = r.decision();
+                decisions.push(Decision {
+                    id: Uuid::now_v7(),
+                    rule_id: b.rule_id.unwrap_or_default(),
+                    lead_id: lead,
+                    outcome: outcome.into(),
+                    reason: reason.into(),
+                    amount: (!matches!(r, AutoBidResult::LowerPriority | AutoBidResult::AlreadyBid))
+                        .then_some(b.amount),
+                    created_at: a.at,
+                });
+            }
+            insert_decisions!(tx, &decisions)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(AutoBidsOutcome { results, bid_count })
+        })
+    }
+
+    async fn kyc_verified(&self, ids: &[AccountId]) -> Result<HashSet<AccountId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut args = Vec::with_capacity(ids.len());
+        let l = in_list(&mut args, ids.iter().map(|a| Arg::Uuid(a.as_uuid())));
+        let sql = format!("SELECT id FROM accounts WHERE kyc_verified = TRUE AND id IN ({l})");
+        let rows: Vec<Uuid> =
+            with_pool!(self, fresh, |p| bind_args!(sqlx::query_scalar(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
+        Ok(rows.into_iter().map(AccountId::from_uuid).collect())
+    }
+
+    async fn vaults(&self, owners: &[AccountId]) -> Result<Vec<(AccountId, Vault)>, StoreError> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = Vec::with_capacity(owners.len());
+        let l = in_list(&mut args, owners.iter().map(|a| Arg::Uuid(a.as_uuid())));
+        let sql = format!("SELECT owner_id, kind, balance FROM ledger_accounts WHERE owner_id IN ({l})");
+        let rows: Vec<(Uuid, String, i64)> =
+            with_pool!(self, fresh, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
+        let mut out: Vec<(AccountId, Vault)> = owners.iter().map(|o| (*o, Vault::default())).collect();
+        for (owner, kind, bal) in rows {
+            for (o, v) in out.iter_mut().filter(|(o, _)| o.as_uuid() == owner) {
+                let _ = o;
+                let m = Money::from_micros(bal);
+                match kind.as_str() {
+                    "available" => v.available = m,
+                    "locked" => v.locked = m,
+                    "payable" => v.payable = m,
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn withdraw_bid(&self, lead: LeadId, buyer: AccountId, at: DateTime<Utc>) -> Result<Bid, BidError> {
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
@@ -598,6 +984,7 @@ impl Market for SqlStore {
 
     async fn close_auction(&self, c: &CloseAuction) -> Result<CloseOutcome, StoreError> {
         let at = micros(c.at);
+        let pg = matches!(self.db, Db::Postgres { .. });
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
             // Lock the lead while it is in auction; anything else: already closed.
@@ -647,15 +1034,12 @@ impl Market for SqlStore {
             };
             let seller = AccountId::from_uuid(seller);
             let reference = format!("lead:{}", c.lead_id);
-            let mut touched = vec![LedgerAccount::payable(seller), LedgerAccount::fees()];
-            for b in std::iter::once(&win).chain(losers.iter()) {
-                touched.push(LedgerAccount::locked(b.buyer_id));
-                touched.push(LedgerAccount::available(b.buyer_id));
-            }
-            lock_accounts!(tx, touched, c.at)?;
-            // Winner: lock → seller 95 % of the amount, platform 5 % + fee.
+            // Winner: lock → seller 95 % of the amount, platform 5 % + fee;
+            // every loser's lock back to available. One netted posting:
+            // a constant number of statements however many bids there were.
             let (to_seller, platform) = split(win.amount);
-            let settle = Movement {
+            let mut movements = Vec::with_capacity(losers.len() + 1);
+            movements.push(Movement {
                 legs: vec![
                     leadex_core::market::Leg {
                         account: LedgerAccount::locked(win.buyer_id),
@@ -669,18 +1053,17 @@ impl Market for SqlStore {
                 ],
                 reason: "settlement",
                 reference: reference.clone(),
-            };
-            post!(tx, &settle, c.at)?;
-            for l in &losers {
-                let release = Movement::transfer(
+            });
+            movements.extend(losers.iter().map(|l| {
+                Movement::transfer(
                     LedgerAccount::locked(l.buyer_id),
                     LedgerAccount::available(l.buyer_id),
                     lock_total(l),
                     "bid_released",
                     reference.clone(),
-                );
-                post!(tx, &release, c.at)?;
-            }
+                )
+            }));
+            apply_movements!(tx, &movements, c.at, pg)?;
             sqlx::query("UPDATE bids SET status = 'won', updated_at = $1 WHERE id = $2")
                 .bind(at)
                 .bind(win.id)

@@ -254,12 +254,24 @@ async fn auto_bid_rules_bid_once_per_buyer_within_budget_and_record_why(engine: 
     // Another buyer cannot see carol's rules.
     let peek = app.get(&format!("/v1/me/rules/{}", id(&best)), Some(&dave)).await;
     assert_eq!(peek.status, 404);
+    // The job run again (a retry after a lost completion) changes nothing:
+    // the live bid is kept, no lock or budget is charged twice.
+    let placed = app.app.svc.run_auto_bids(lead.parse().expect("id")).await.expect("rerun");
+    assert_eq!(placed, 0);
+    assert_eq!(vault(&app, &carol).await, ("69.00".into(), "31.00".into()));
+    assert_eq!(app.get(&format!("/v1/leads/{lead}/auction"), None).await.body["bid_count"], 1);
+    let d = app.get(&format!("/v1/me/rules/{}/decisions", id(&best)), Some(&carol)).await;
+    assert_eq!(d.body["items"][0]["reason"], "already_bid");
+    // A second lead the same day: carol's $500 budget still has room.
+    let lead2 = open_lead(&app, &seller, "solar.residential").await;
+    assert_eq!(app.get(&format!("/v1/leads/{lead2}/auction"), None).await.body["bid_count"], 1);
+    assert_eq!(vault(&app, &carol).await, ("38.00".into(), "62.00".into()));
 
     close(&app, &clock).await;
-    // The auto-bid won: it pays the $1 convenience fee.
-    assert_eq!(vault(&app, &carol).await, ("69.00".into(), "0.00".into()));
+    // The auto-bids won: each pays the $1 convenience fee.
+    assert_eq!(vault(&app, &carol).await, ("38.00".into(), "0.00".into()));
     let s = app.get("/v1/me/vault", Some(&seller)).await;
-    assert_eq!(s.body["payable"], "28.50");
+    assert_eq!(s.body["payable"], "57.00");
     let (sum, held) = app.app.svc.ledger_totals().await.expect("totals");
     assert_eq!(sum, 0);
     assert_eq!(held, 200_000_000, "money is conserved: only credits brought it in");

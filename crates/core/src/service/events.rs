@@ -69,6 +69,38 @@ impl Leadex {
         self.emit_vault(bid.buyer_id, correlation_id).await;
     }
 
+    /// After a lead's auto-bids (one transaction): the public count once per
+    /// bid, each bidder's confirmation and balances (one read for all).
+    pub(crate) async fn emit_auto_bids(&self, lead: &LeadRecord, bids: &[&Bid], bid_count: i64) {
+        if bids.is_empty() {
+            return;
+        }
+        let rooms = self.lead_rooms(lead);
+        let first = bid_count - bids.len() as i64;
+        for (i, bid) in bids.iter().enumerate() {
+            let n = first + i as i64 + 1;
+            let payload = json!({"lead_id": lead.id, "vertical": lead.vertical, "bid_count": n});
+            self.emit("auction:bid", rooms.clone(), payload, &lead.correlation_id);
+            let own = json!({
+                "lead_id": bid.lead_id, "bid_id": bid.id, "amount": bid.amount.to_string(), "fee": bid.fee.to_string(),
+                "source": bid.source.as_str(), "status": bid.status,
+            });
+            self.emit("bid:accepted", vec![account_room(bid.buyer_id)], own, &lead.correlation_id);
+        }
+        let owners: Vec<AccountId> = bids.iter().map(|b| b.buyer_id).collect();
+        self.emit_vaults(&owners, &lead.correlation_id).await;
+    }
+
+    /// `vault:updated` for several accounts, from one read.
+    pub(crate) async fn emit_vaults(&self, owners: &[AccountId], correlation_id: &str) {
+        if let Ok(vaults) = self.market.vaults(owners).await {
+            for (owner, v) in vaults {
+                let payload = json!({"available": v.available.to_string(), "locked": v.locked.to_string(), "payable": v.payable.to_string()});
+                self.emit("vault:updated", vec![account_room(owner)], payload, correlation_id);
+            }
+        }
+    }
+
     /// `vault:updated` with the account's balances.
     pub(crate) async fn emit_vault(&self, account: AccountId, correlation_id: &str) {
         if let Ok(v) = self.market.vault(account).await {
@@ -89,13 +121,17 @@ impl Leadex {
                 let won =
                     json!({"lead_id": lead.id, "amount": winner.amount.to_string(), "fee": winner.fee.to_string()});
                 self.emit("bid:won", vec![account_room(winner.buyer_id)], won, cid);
-                self.emit_vault(winner.buyer_id, cid).await;
                 for l in losers {
                     let lost = json!({"lead_id": lead.id, "amount": l.amount.to_string(), "clearing_price": winner.amount.to_string()});
                     self.emit("bid:lost", vec![account_room(l.buyer_id)], lost, cid);
-                    self.emit_vault(l.buyer_id, cid).await;
                 }
-                self.emit_vault(lead.seller_id, cid).await;
+                let mut owners: Vec<AccountId> = std::iter::once(winner.buyer_id)
+                    .chain(losers.iter().map(|l| l.buyer_id))
+                    .chain(std::iter::once(lead.seller_id))
+                    .collect();
+                owners.sort();
+                owners.dedup();
+                self.emit_vaults(&owners, cid).await;
             }
             CloseOutcome::Unsold => {
                 let public = json!({"lead_id": lead.id, "vertical": lead.vertical, "outcome": "unsold"});

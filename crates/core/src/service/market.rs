@@ -1,7 +1,7 @@
 //! Market use cases (SPEC §6–8): vaults, bids, auto-bid rules, closing
 //! auctions, buy-now and bounties.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use leadex_domain::account::Role;
@@ -18,8 +18,8 @@ use super::Leadex;
 use crate::cursor::{Page, PageRequest};
 use crate::error::AppError;
 use crate::market::{
-    Bid, BidError, BidSource, BountyTotal, Budget, BuyError, CloseAuction, CloseOutcome, Decision, LedgerAccount,
-    LedgerEntry, Movement, PlaceBid, Pool, Rule, Vault,
+    AutoBidResult, AutoBids, Bid, BidError, BidSource, BountyTotal, Budget, BuyError, CloseAuction, CloseOutcome,
+    Decision, LedgerAccount, LedgerEntry, Movement, PlaceBid, Pool, Rule, Vault,
 };
 use crate::model::{LeadQuery, LeadRecord, LeadStatus, NewJob, Principal};
 
@@ -481,36 +481,37 @@ impl Leadex {
             a.buyer_id.cmp(&b.buyer_id).then(a.priority.cmp(&b.priority)).then(b.created_at.cmp(&a.created_at))
         });
         let now = self.clock.now();
-        let mut decisions = Vec::new();
-        let mut placed = 0;
-        let mut tried: HashMap<AccountId, bool> = HashMap::new();
         let kyc = self.catalog.get(&lead.vertical).is_some_and(|v| v.compliance.requires_kyc);
-        for rule in candidates {
-            let decide = |outcome: &str, reason: &str, amount: Option<Money>| Decision {
+        let verified = if kyc {
+            let mut buyers: Vec<AccountId> = candidates.iter().map(|r| r.buyer_id).collect();
+            buyers.dedup();
+            self.market.kyc_verified(&buyers).await?
+        } else {
+            HashSet::new()
+        };
+        // Skips known before the store (reserve, KYC) are recorded with the
+        // store's decisions; everything else is decided in one transaction.
+        let mut skipped = Vec::new();
+        let mut attempts = Vec::new();
+        for rule in &candidates {
+            let skip = |reason: &str| Decision {
                 id: Uuid::now_v7(),
                 rule_id: rule.id,
                 lead_id: lead.id.as_uuid(),
-                outcome: outcome.into(),
+                outcome: "skipped".into(),
                 reason: reason.into(),
-                amount,
+                amount: None,
                 created_at: now,
             };
-            if tried.get(&rule.buyer_id).copied().unwrap_or(false) {
-                decisions.push(decide("skipped", "lower_priority", None));
-                continue;
-            }
             let Some(amount) = auto_bid_amount(rule.bid_amount, rule.max_bid, lead.reserve_price) else {
-                decisions.push(decide("skipped", "reserve_above_max_bid", None));
+                skipped.push(skip("reserve_above_max_bid"));
                 continue;
             };
-            if kyc {
-                let verified = self.store.get_account(rule.buyer_id).await?.is_some_and(|a| a.kyc_verified);
-                if !verified {
-                    decisions.push(decide("skipped", "kyc_required", None));
-                    continue;
-                }
+            if kyc && !verified.contains(&rule.buyer_id) {
+                skipped.push(skip("kyc_required"));
+                continue;
             }
-            let bid = PlaceBid {
+            attempts.push(PlaceBid {
                 id: Uuid::now_v7(),
                 lead_id,
                 buyer_id: rule.buyer_id,
@@ -520,25 +521,13 @@ impl Leadex {
                 rule_id: Some(rule.id),
                 budget: Some(Budget { rule_id: rule.id, day: now.date_naive(), limit: rule.daily_budget }),
                 at: now,
-            };
-            match self.market.place_bid(&bid).await {
-                Ok(placed_bid) => {
-                    self.emit_bid(&placed_bid, &lead.correlation_id).await;
-                    tried.insert(rule.buyer_id, true);
-                    placed += 1;
-                    decisions.push(decide("bid", "placed", Some(amount)));
-                }
-                Err(BidError::Budget) => decisions.push(decide("skipped", "daily_budget_exceeded", Some(amount))),
-                Err(BidError::Insufficient) => decisions.push(decide("skipped", "insufficient_funds", Some(amount))),
-                Err(BidError::NotOpen) => {
-                    decisions.push(decide("skipped", "auction_closed", Some(amount)));
-                    break;
-                }
-                Err(BidError::NoBid) => {}
-                Err(BidError::Store(e)) => return Err(e.into()),
-            }
+            });
         }
-        self.market.record_decisions(&decisions).await?;
+        let out = self.market.place_auto_bids(&AutoBids { lead_id, attempts, skipped, at: now }).await?;
+        let bids: Vec<&Bid> =
+            out.results.iter().filter_map(|r| if let AutoBidResult::Placed(b) = r { Some(b) } else { None }).collect();
+        let placed = bids.len();
+        self.emit_auto_bids(&lead, &bids, out.bid_count).await;
         metrics::counter!("leadex_auto_bids_total").increment(placed as u64);
         Ok(placed)
     }
