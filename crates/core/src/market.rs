@@ -500,8 +500,13 @@ pub trait Market: Send + Sync + std::fmt::Debug + 'static {
     async fn buyer_rules(&self, buyer: AccountId, page: &PageRequest) -> Result<Page<Rule>, StoreError>;
     /// How many rules a buyer has.
     async fn count_rules(&self, buyer: AccountId) -> Result<u64, StoreError>;
+    /// A counter bumped by every rule change (create, update, delete) in the
+    /// change's transaction: a cache of [`Market::rules_for`] read after
+    /// version `v` is current while the counter still reads `v`.
+    async fn rule_set_version(&self) -> Result<i64, StoreError>;
     /// Active rules whose vertical is one of `verticals` (a lead's lineage
-    /// and `*`): an indexed lookup, never a scan of every rule.
+    /// and `*`): an indexed lookup, never a scan of every rule. Reads the
+    /// primary, so it is never older than [`Market::rule_set_version`].
     async fn rules_for(&self, verticals: &[String]) -> Result<Vec<Rule>, StoreError>;
     /// Records rule decisions.
     async fn record_decisions(&self, d: &[Decision]) -> Result<(), StoreError>;

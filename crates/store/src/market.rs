@@ -324,6 +324,9 @@ macro_rules! insert_decisions {
     }};
 }
 
+/// Bumps the rule-set version (in the transaction of a rule change).
+const BUMP_RULE_SET: &str = "UPDATE rule_set_version SET version = version + 1 WHERE id = 1";
+
 #[derive(sqlx::FromRow)]
 struct BidRow {
     id: Uuid,
@@ -1173,48 +1176,72 @@ impl Market for SqlStore {
     }
 
     async fn create_rule(&self, r: &Rule) -> Result<(), StoreError> {
-        with_pool!(self, write, |p| sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO bid_rules ({RULE_COLUMNS}, vertical) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        )))
-        .bind(r.id)
-        .bind(r.buyer_id.as_uuid())
-        .bind(Json(rule_def(r)))
-        .bind(i64::from(r.priority))
-        .bind(r.active)
-        .bind(micros(r.created_at))
-        .bind(micros(r.updated_at))
-        .bind(&r.targets.vertical)
-        .execute(p)
-        .await
-        .map(|_| ())
-        .map_err(map_err))
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO bid_rules ({RULE_COLUMNS}, vertical) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            )))
+            .bind(r.id)
+            .bind(r.buyer_id.as_uuid())
+            .bind(Json(rule_def(r)))
+            .bind(i64::from(r.priority))
+            .bind(r.active)
+            .bind(micros(r.created_at))
+            .bind(micros(r.updated_at))
+            .bind(&r.targets.vertical)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            sqlx::query(BUMP_RULE_SET).execute(&mut *tx).await.map_err(map_err)?;
+            tx.commit().await.map_err(map_err)
+        })
     }
 
     async fn update_rule(&self, r: &Rule) -> Result<bool, StoreError> {
-        with_pool!(self, write, |p| sqlx::query(
-            "UPDATE bid_rules SET def = $1, priority = $2, active = $3, updated_at = $4, vertical = $5
-             WHERE id = $6 AND buyer_id = $7"
-        )
-        .bind(Json(rule_def(r)))
-        .bind(i64::from(r.priority))
-        .bind(r.active)
-        .bind(micros(r.updated_at))
-        .bind(&r.targets.vertical)
-        .bind(r.id)
-        .bind(r.buyer_id.as_uuid())
-        .execute(p)
-        .await
-        .map(|x| x.rows_affected() == 1)
-        .map_err(map_err))
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            let n = sqlx::query(
+                "UPDATE bid_rules SET def = $1, priority = $2, active = $3, updated_at = $4, vertical = $5
+                 WHERE id = $6 AND buyer_id = $7",
+            )
+            .bind(Json(rule_def(r)))
+            .bind(i64::from(r.priority))
+            .bind(r.active)
+            .bind(micros(r.updated_at))
+            .bind(&r.targets.vertical)
+            .bind(r.id)
+            .bind(r.buyer_id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            sqlx::query(BUMP_RULE_SET).execute(&mut *tx).await.map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(n == 1)
+        })
     }
 
     async fn delete_rule(&self, buyer: AccountId, id: Uuid) -> Result<bool, StoreError> {
-        with_pool!(self, write, |p| sqlx::query("DELETE FROM bid_rules WHERE id = $1 AND buyer_id = $2")
-            .bind(id)
-            .bind(buyer.as_uuid())
-            .execute(p)
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            let n = sqlx::query("DELETE FROM bid_rules WHERE id = $1 AND buyer_id = $2")
+                .bind(id)
+                .bind(buyer.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+            sqlx::query(BUMP_RULE_SET).execute(&mut *tx).await.map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(n == 1)
+        })
+    }
+
+    async fn rule_set_version(&self) -> Result<i64, StoreError> {
+        with_pool!(self, fresh, |p| sqlx::query_scalar("SELECT version FROM rule_set_version WHERE id = 1")
+            .fetch_optional(p)
             .await
-            .map(|x| x.rows_affected() == 1)
+            .map(|v: Option<i64>| v.unwrap_or(0))
             .map_err(map_err))
     }
 
@@ -1260,7 +1287,7 @@ impl Market for SqlStore {
         let l = in_list(&mut args, verticals.iter().cloned().map(Arg::Text));
         let sql = format!("SELECT {RULE_COLUMNS} FROM bid_rules WHERE vertical IN ({l}) AND active = TRUE");
         let rows: Vec<RuleRow> =
-            with_pool!(self, read, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
+            with_pool!(self, fresh, |p| bind_args!(sqlx::query_as(AssertSqlSafe(sql.clone())), args.clone())
                 .fetch_all(p)
                 .await
                 .map_err(map_err))?;

@@ -266,12 +266,31 @@ async fn auto_bid_rules_bid_once_per_buyer_within_budget_and_record_why(engine: 
     let lead2 = open_lead(&app, &seller, "solar.residential").await;
     assert_eq!(app.get(&format!("/v1/leads/{lead2}/auction"), None).await.body["bid_count"], 1);
     assert_eq!(vault(&app, &carol).await, ("38.00".into(), "62.00".into()));
+    // Rules are cached per vertical; a change is seen by the very next
+    // evaluation: carol pauses her best rule, so her `*` rule tries $50 + $1
+    // (more than her $38 available) and nothing bids.
+    let put = |body: Value| {
+        app.send(app.http.put(app.url(&format!("/v1/me/rules/{}", id(&best)))).bearer_auth(&carol).json(&body))
+    };
+    let mut paused = rule("solar", "30.00", "500.00", 1);
+    paused["active"] = json!(false);
+    assert_eq!(put(paused).await.status, 200);
+    let lead3 = open_lead(&app, &seller, "solar.residential").await;
+    assert_eq!(app.get(&format!("/v1/leads/{lead3}/auction"), None).await.body["bid_count"], 0);
+    let d = app.get(&format!("/v1/me/rules/{}/decisions", id(&second)), Some(&carol)).await;
+    assert_eq!(d.body["items"][0]["reason"], "insufficient_funds");
+    assert_eq!(vault(&app, &carol).await, ("38.00".into(), "62.00".into()));
+    // Active again: the next lead gets its $30 bid.
+    assert_eq!(put(rule("solar", "30.00", "500.00", 1)).await.status, 200);
+    let lead4 = open_lead(&app, &seller, "solar.residential").await;
+    assert_eq!(app.get(&format!("/v1/leads/{lead4}/auction"), None).await.body["bid_count"], 1);
+    assert_eq!(vault(&app, &carol).await, ("7.00".into(), "93.00".into()));
 
     close(&app, &clock).await;
     // The auto-bids won: each pays the $1 convenience fee.
-    assert_eq!(vault(&app, &carol).await, ("38.00".into(), "0.00".into()));
+    assert_eq!(vault(&app, &carol).await, ("7.00".into(), "0.00".into()));
     let s = app.get("/v1/me/vault", Some(&seller)).await;
-    assert_eq!(s.body["payable"], "57.00");
+    assert_eq!(s.body["payable"], "85.50", "three sales at $30");
     let (sum, held) = app.app.svc.ledger_totals().await.expect("totals");
     assert_eq!(sum, 0);
     assert_eq!(held, 200_000_000, "money is conserved: only credits brought it in");

@@ -2,6 +2,7 @@
 //! auctions, buy-now and bounties.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use leadex_domain::account::Role;
@@ -451,6 +452,32 @@ impl Leadex {
         Ok(self.market.decisions(id, page).await?)
     }
 
+    /// The active rules a lead of `vertical` can match (`lookup`: its
+    /// lineage and `*`), from the per-process cache while the rule-set
+    /// version is unchanged: one single-row read instead of loading and
+    /// decoding hundreds of rules per lead.
+    async fn cached_rules(&self, vertical: &str, lookup: &[String]) -> Result<Arc<Vec<Rule>>, AppError> {
+        let version = self.market.rule_set_version().await?;
+        {
+            let cache = self.rule_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.0 == version
+                && let Some(rules) = cache.1.get(vertical)
+            {
+                return Ok(rules.clone());
+            }
+        }
+        let rules = Arc::new(self.market.rules_for(lookup).await?);
+        let mut cache = self.rule_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if version > cache.0 {
+            cache.1.clear();
+            cache.0 = version;
+        }
+        if version == cache.0 {
+            cache.1.insert(vertical.to_owned(), rules.clone());
+        }
+        Ok(rules)
+    }
+
     /// Evaluates every active rule of the lead's vertical lineage (the
     /// `auto_bid` job): per buyer only its best-priority matching rule bids;
     /// a rule that cannot bid (budget, balance, reserve) records why.
@@ -459,6 +486,22 @@ impl Leadex {
         if lead.status != LeadStatus::InAuction {
             return Ok(0);
         }
+        let plan = self.plan_auto_bids(&lead).await?;
+        let out = self.market.place_auto_bids(&plan).await?;
+        let bids: Vec<&Bid> =
+            out.results.iter().filter_map(|r| if let AutoBidResult::Placed(b) = r { Some(b) } else { None }).collect();
+        let placed = bids.len();
+        self.emit_auto_bids(&lead, &bids, out.bid_count).await;
+        metrics::counter!("leadex_auto_bids_total").increment(placed as u64);
+        Ok(placed)
+    }
+
+    /// The evaluation proper of a lead's auto-bids, without writing: the
+    /// cached rules of its lineage matched against it, per buyer in priority
+    /// order, reserve and KYC skips decided. Budgets, balances and one bid
+    /// per buyer are decided by [`crate::market::Market::place_auto_bids`]
+    /// under its locks.
+    pub async fn plan_auto_bids(&self, lead: &LeadRecord) -> Result<AutoBids, AppError> {
         let mut lineage = self.catalog.lineage(&lead.vertical);
         let facts = LeadFacts {
             lineage: &lineage,
@@ -467,14 +510,11 @@ impl Leadex {
             score: lead.score.map_or(0, |s| s.value),
             fields: &lead.fields,
         };
-        let mut candidates: Vec<Rule> = Vec::new();
         let mut lookup = lineage.clone();
         lookup.push("*".into());
-        for r in self.market.rules_for(&lookup).await? {
-            if r.buyer_id != lead.seller_id && r.targets.matches(&facts).is_ok() {
-                candidates.push(r);
-            }
-        }
+        let all = self.cached_rules(&lead.vertical, &lookup).await?;
+        let mut candidates: Vec<&Rule> =
+            all.iter().filter(|r| r.buyer_id != lead.seller_id && r.targets.matches(&facts).is_ok()).collect();
         lineage.clear();
         // Best priority per buyer first; ties: the newest rule.
         candidates.sort_by(|a, b| {
@@ -493,7 +533,7 @@ impl Leadex {
         // store's decisions; everything else is decided in one transaction.
         let mut skipped = Vec::new();
         let mut attempts = Vec::new();
-        for rule in &candidates {
+        for &rule in &candidates {
             let skip = |reason: &str| Decision {
                 id: Uuid::now_v7(),
                 rule_id: rule.id,
@@ -513,7 +553,7 @@ impl Leadex {
             }
             attempts.push(PlaceBid {
                 id: Uuid::now_v7(),
-                lead_id,
+                lead_id: lead.id,
                 buyer_id: rule.buyer_id,
                 amount,
                 fee: AUTO_BID_FEE,
@@ -523,13 +563,7 @@ impl Leadex {
                 at: now,
             });
         }
-        let out = self.market.place_auto_bids(&AutoBids { lead_id, attempts, skipped, at: now }).await?;
-        let bids: Vec<&Bid> =
-            out.results.iter().filter_map(|r| if let AutoBidResult::Placed(b) = r { Some(b) } else { None }).collect();
-        let placed = bids.len();
-        self.emit_auto_bids(&lead, &bids, out.bid_count).await;
-        metrics::counter!("leadex_auto_bids_total").increment(placed as u64);
-        Ok(placed)
+        Ok(AutoBids { lead_id: lead.id, attempts, skipped, at: now })
     }
 
     /// Funds a bounty pool from the caller's available balance.

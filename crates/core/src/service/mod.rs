@@ -68,7 +68,12 @@ pub struct Leadex {
     cipher: Arc<PiiCipher>,
     clock: Arc<dyn Clock>,
     config: Arc<ServiceConfig>,
+    /// Active auto-bid rules per vertical, valid for one rule-set version.
+    rule_cache: Arc<RuleCache>,
 }
+
+/// `(rule-set version, rules per lead vertical)`.
+type RuleCache = std::sync::Mutex<(i64, std::collections::HashMap<String, Arc<Vec<crate::market::Rule>>>)>;
 
 impl Leadex {
     /// Builds the service; seeds the vertical catalogue on a fresh database
@@ -97,6 +102,7 @@ impl Leadex {
             cipher: Arc::new(cipher),
             clock,
             config: Arc::new(config),
+            rule_cache: Arc::new(std::sync::Mutex::new((-1, std::collections::HashMap::new()))),
         })
     }
 

@@ -4,7 +4,8 @@
 //!   (`leadex::build`) on a fresh SQLite data dir (or a given PostgreSQL
 //!   URL), creates buyers with active rules spread over every vertical,
 //!   opens N auctions (the `auto_bid` job kind held back with a kind limit
-//!   of 0), then times `Leadex::run_auto_bids(lead)` one lead at a time.
+//!   of 0), then times the evaluation (`Leadex::plan_auto_bids`) of every
+//!   lead, then the whole job (`Leadex::run_auto_bids`) one lead at a time.
 //! - `e2e`: against a running `leadex run`: sets up a seller and B buyers
 //!   with a rule on every root vertical (so every lead has B auto-bidders),
 //!   submits leads open-loop at a fixed rate, samples `/metrics` every
@@ -63,6 +64,11 @@ struct EvalArgs {
     /// Keep the data dir.
     #[arg(long)]
     keep: bool,
+    /// Percent of rules that can match a typical lead; the others target
+    /// `min_score` 10 000 (a perfect score), as a buyer's score threshold
+    /// would, so they are looked up and evaluated but do not bid.
+    #[arg(long, default_value_t = 100)]
+    open_percent: usize,
 }
 
 #[derive(Args, Debug)]
@@ -175,20 +181,31 @@ async fn seller(http: &Http, admin: &str) -> anyhow::Result<(String, String)> {
     Ok((id, key))
 }
 
-/// Creates a credited buyer with one rule per vertical in `verticals`.
-async fn buyer(http: &Http, admin: &str, i: usize, verticals: &[String], funds: &str) -> anyhow::Result<()> {
+/// Creates a credited buyer with one rule per vertical in `verticals`;
+/// `open_percent` of the rules have no score threshold, the rest require
+/// a perfect score.
+async fn buyer(
+    http: &Http,
+    admin: &str,
+    i: usize,
+    verticals: &[String],
+    funds: &str,
+    open_percent: usize,
+) -> anyhow::Result<()> {
     let b =
         http.post("/v1/admin/accounts", admin, &json!({"role": "buyer", "name": format!("bench buyer {i}")})).await?;
     let (id, key) = (field(&b, "account_id")?, field(&b, "api_key")?);
     http.post(&format!("/v1/admin/vaults/{id}/credit"), admin, &json!({"amount": funds})).await?;
     for (j, v) in verticals.iter().enumerate() {
         let bid = 20 + (i * 7 + j * 3) % 40;
+        let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (j as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        let min_score = if ((h ^ (h >> 29)) % 100) < open_percent as u64 { 0 } else { 10_000 };
         http.post(
             "/v1/me/rules",
             &key,
             &json!({
                 "vertical": v, "bid_amount": format!("{bid}.00"), "max_bid": "400.00",
-                "daily_budget": "1000000.00", "priority": 1 + j % 5,
+                "daily_budget": "1000000.00", "priority": 1 + j % 5, "min_score": min_score,
             }),
         )
         .await?;
@@ -196,11 +213,17 @@ async fn buyer(http: &Http, admin: &str, i: usize, verticals: &[String], funds: 
     Ok(())
 }
 
-async fn buyers(http: &Http, admin: &str, plan: Vec<Vec<String>>, funds: &str) -> anyhow::Result<()> {
+async fn buyers(
+    http: &Http,
+    admin: &str,
+    plan: Vec<Vec<String>>,
+    funds: &str,
+    open_percent: usize,
+) -> anyhow::Result<()> {
     let results: Vec<anyhow::Result<()>> = futures::stream::iter(plan.into_iter().enumerate())
         .map(|(i, vs)| {
             let http = http.clone();
-            async move { buyer(&http, admin, i, &vs, funds).await }
+            async move { buyer(&http, admin, i, &vs, funds, open_percent).await }
         })
         .buffer_unordered(8)
         .collect()
@@ -264,7 +287,7 @@ async fn eval(a: &EvalArgs) -> anyhow::Result<Value> {
     let per = a.rules_per_buyer.min(all.len());
     let plan: Vec<Vec<String>> =
         (0..a.buyers).map(|b| (0..per).map(|j| all[(b * per + j) % all.len()].clone()).collect()).collect();
-    buyers(&http, &admin, plan, "10000000.00").await?;
+    buyers(&http, &admin, plan, "10000000.00", a.open_percent).await?;
     let setup_secs = t.elapsed().as_secs_f64();
 
     let (_, seller_key) = seller(&http, &admin).await?;
@@ -288,18 +311,34 @@ async fn eval(a: &EvalArgs) -> anyhow::Result<Value> {
     let worker = app.worker();
     while worker.run_once().await.map_err(|e| anyhow::anyhow!("{e:?}"))? > 0 {}
 
+    let lead_ids: Vec<leadex_domain::LeadId> = ids
+        .iter()
+        .map(|id| id.parse().map_err(|e| anyhow::anyhow!("lead id {id}: {e:?}")))
+        .collect::<anyhow::Result<_>>()?;
+    // Pass 1, the evaluation proper (lead read + cached rule lookup +
+    // matching + reserve/KYC decisions), nothing written.
+    let mut plan_lat = Vec::with_capacity(ids.len());
+    let mut considered = 0usize;
+    for &lead_id in &lead_ids {
+        let t = Instant::now();
+        let lead = app.svc.store().get_lead(lead_id).await?.context("lead")?;
+        let plan = app.svc.plan_auto_bids(&lead).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        plan_lat.push(i64::try_from(t.elapsed().as_micros()).unwrap_or(i64::MAX));
+        considered += plan.attempts.len() + plan.skipped.len();
+    }
+    // Pass 2, the whole `auto_bid` job per lead: evaluation, the one write
+    // transaction, events.
     let mut lat = Vec::with_capacity(ids.len());
     let mut placed_total = 0usize;
     let mut rules_seen = BTreeMap::<String, u64>::new();
     let started = Instant::now();
-    for id in &ids {
-        let lead_id = id.parse().map_err(|e| anyhow::anyhow!("lead id {id}: {e:?}"))?;
+    for &lead_id in &lead_ids {
         let t = Instant::now();
         let placed = app.svc.run_auto_bids(lead_id).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
         lat.push(i64::try_from(t.elapsed().as_micros()).unwrap_or(i64::MAX));
         placed_total += placed;
         *rules_seen.entry(placed.to_string()).or_default() += 1;
-        if started.elapsed() > Duration::from_secs(540) {
+        if started.elapsed() > Duration::from_secs(480) {
             eprintln!("stopping early: auctions end after 600 s");
             break;
         }
@@ -315,7 +354,10 @@ async fn eval(a: &EvalArgs) -> anyhow::Result<Value> {
         "command": "eval", "buyers": a.buyers, "rules": a.buyers * per, "verticals": all.len(),
         "leads_evaluated": n, "setup_secs": setup_secs,
         "bids_placed_per_lead_mean": placed_total as f64 / n.max(1) as f64,
+        "open_percent": a.open_percent,
+        "matching_rules_per_lead_mean": considered as f64 / n.max(1) as f64,
         "bids_placed_histogram": rules_seen,
+        "evaluation": dist_ms(plan_lat),
         "run_auto_bids": dist_ms(lat),
     }))
 }
@@ -383,7 +425,7 @@ async fn e2e(a: &E2eArgs) -> anyhow::Result<Value> {
     let roots: Vec<String> = active(&cat, |v| v.depth == 1).into_iter().map(|v| v.def.slug).collect();
     let children = Arc::new(active(&cat, |v| v.depth > 1));
     let t = Instant::now();
-    buyers(&http, &a.admin_key, (0..a.buyers).map(|_| roots.clone()).collect(), "10000000.00").await?;
+    buyers(&http, &a.admin_key, (0..a.buyers).map(|_| roots.clone()).collect(), "10000000.00", 100).await?;
     let (_, seller_key) = seller(&http, &a.admin_key).await?;
     let setup_secs = t.elapsed().as_secs_f64();
     let db = Db::connect(&a.database_url).await?;
