@@ -664,6 +664,10 @@ impl Leadex {
         let rewards: Vec<(usize, Money)> = eligible.iter().enumerate().map(|(i, p)| (i, p.reward_per_lead)).collect();
         let chosen: Vec<(Uuid, Money)> =
             allocate_bounties(&rewards, price).into_iter().map(|(i, m)| (eligible[i].id, m)).collect();
+        if chosen.is_empty() {
+            // Nothing qualifies: no transaction at all (most sales).
+            return Ok(Vec::new());
+        }
         let paid = self.market.pay_bounties(lead_id, lead.seller_id, &chosen, self.clock.now()).await?;
         metrics::counter!("leadex_bounties_paid_total").increment(paid.len() as u64);
         self.emit_bounties(&lead, &paid).await;
