@@ -508,8 +508,6 @@ pub trait Market: Send + Sync + std::fmt::Debug + 'static {
     /// and `*`): an indexed lookup, never a scan of every rule. Reads the
     /// primary, so it is never older than [`Market::rule_set_version`].
     async fn rules_for(&self, verticals: &[String]) -> Result<Vec<Rule>, StoreError>;
-    /// Records rule decisions.
-    async fn record_decisions(&self, d: &[Decision]) -> Result<(), StoreError>;
     /// A rule's decisions, newest first.
     async fn decisions(&self, rule: Uuid, page: &PageRequest) -> Result<Page<Decision>, StoreError>;
 

@@ -481,24 +481,7 @@ impl Market for SqlStore {
     }
 
     async fn vault(&self, owner: AccountId) -> Result<Vault, StoreError> {
-        let rows: Vec<(String, i64)> = with_pool!(self, fresh, |p| sqlx::query_as(
-            "SELECT kind, balance FROM ledger_accounts WHERE owner_id = $1"
-        )
-        .bind(owner.as_uuid())
-        .fetch_all(p)
-        .await
-        .map_err(map_err))?;
-        let mut v = Vault::default();
-        for (kind, bal) in rows {
-            let m = Money::from_micros(bal);
-            match kind.as_str() {
-                "available" => v.available = m,
-                "locked" => v.locked = m,
-                "payable" => v.payable = m,
-                _ => {}
-            }
-        }
-        Ok(v)
+        Ok(self.vaults(&[owner]).await?.pop().map(|(_, v)| v).unwrap_or_default())
     }
 
     async fn entries(&self, owner: AccountId, page: &PageRequest) -> Result<Page<LedgerEntry>, StoreError> {
@@ -566,7 +549,7 @@ impl Market for SqlStore {
                 return Err(BidError::NotOpen);
             }
             if let Some(budget) = &b.budget {
-                let day = i64::from(budget.day.signed_duration_since(chrono::NaiveDate::default()).num_days() as i32);
+                let day = crate::days_since_epoch(budget.day);
                 let ok: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO rule_spend (rule_id, day, spent) SELECT $1, $2, $3 WHERE $3 <= $4
                      ON CONFLICT (rule_id, day) DO UPDATE SET spent = rule_spend.spent + excluded.spent
@@ -664,6 +647,7 @@ impl Market for SqlStore {
         let pg = matches!(self.db, Db::Postgres { .. });
         let at = micros(a.at);
         let lead = a.lead_id.as_uuid();
+        let day = crate::days_since_epoch(a.at.date_naive());
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
             if pg {
@@ -694,7 +678,6 @@ impl Market for SqlStore {
                         .await
                         .map_err(map_err)?;
                 let existing: HashSet<AccountId> = existing.into_iter().map(AccountId::from_uuid).collect();
-                let day = crate::days_since_epoch(a.at.date_naive());
                 // Budgets: PostgreSQL materialises and locks the (rule, day)
                 // rows so two evaluations cannot both spend the same budget.
                 let rules: BTreeSet<Uuid> = a.attempts.iter().filter_map(|b| b.budget.map(|x| x.rule_id)).collect();
@@ -780,7 +763,6 @@ impl Market for SqlStore {
                 results.extend(a.attempts.iter().map(|_| AutoBidResult::Closed));
             }
             if !placed.is_empty() {
-                let day = crate::days_since_epoch(a.at.date_naive());
                 let budgeted: Vec<(Uuid, i64)> =
                     placed.iter().filter_map(|b| b.budget.map(|x| (x.rule_id, b.amount.micros()))).collect();
                 if !budgeted.is_empty() {
@@ -891,19 +873,18 @@ impl Market for SqlStore {
                 .fetch_all(p)
                 .await
                 .map_err(map_err))?;
-        let mut out: Vec<(AccountId, Vault)> = owners.iter().map(|o| (*o, Vault::default())).collect();
+        let mut by_owner: HashMap<Uuid, Vault> = HashMap::with_capacity(owners.len());
         for (owner, kind, bal) in rows {
-            for (o, v) in out.iter_mut().filter(|(o, _)| o.as_uuid() == owner) {
-                let _ = o;
-                let m = Money::from_micros(bal);
-                match kind.as_str() {
-                    "available" => v.available = m,
-                    "locked" => v.locked = m,
-                    "payable" => v.payable = m,
-                    _ => {}
-                }
+            let v = by_owner.entry(owner).or_default();
+            let m = Money::from_micros(bal);
+            match kind.as_str() {
+                "available" => v.available = m,
+                "locked" => v.locked = m,
+                "payable" => v.payable = m,
+                _ => {}
             }
         }
+        let out = owners.iter().map(|o| (*o, by_owner.get(&o.as_uuid()).copied().unwrap_or_default())).collect();
         Ok(out)
     }
 
@@ -1306,32 +1287,6 @@ impl Market for SqlStore {
                 .await
                 .map_err(map_err))?;
         rows.into_iter().map(Rule::try_from).collect()
-    }
-
-    async fn record_decisions(&self, d: &[Decision]) -> Result<(), StoreError> {
-        if d.is_empty() {
-            return Ok(());
-        }
-        with_pool!(self, write, |p| {
-            let mut tx = p.begin_write().await.map_err(map_err)?;
-            for x in d {
-                sqlx::query(
-                    "INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(x.id)
-                .bind(x.rule_id)
-                .bind(x.lead_id)
-                .bind(&x.outcome)
-                .bind(&x.reason)
-                .bind(x.amount.map(|m| m.micros()))
-                .bind(micros(x.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            }
-            tx.commit().await.map_err(map_err)
-        })
     }
 
     async fn decisions(&self, rule: Uuid, page: &PageRequest) -> Result<Page<Decision>, StoreError> {

@@ -61,12 +61,17 @@ impl Leadex {
             let payload = json!({"lead_id": lead.id, "vertical": lead.vertical, "bid_count": lead.bid_count});
             self.emit("auction:bid", self.lead_rooms(&lead), payload, correlation_id);
         }
+        self.emit_accepted(bid, correlation_id);
+        self.emit_vault(bid.buyer_id, correlation_id).await;
+    }
+
+    /// `bid:accepted`: the bidder's own bid, to its account room only.
+    fn emit_accepted(&self, bid: &Bid, correlation_id: &str) {
         let own = json!({
             "lead_id": bid.lead_id, "bid_id": bid.id, "amount": bid.amount.to_string(), "fee": bid.fee.to_string(),
             "source": bid.source.as_str(), "status": bid.status,
         });
         self.emit("bid:accepted", vec![account_room(bid.buyer_id)], own, correlation_id);
-        self.emit_vault(bid.buyer_id, correlation_id).await;
     }
 
     /// After a lead's auto-bids (one transaction): the public count once per
@@ -81,11 +86,7 @@ impl Leadex {
             let n = first + i as i64 + 1;
             let payload = json!({"lead_id": lead.id, "vertical": lead.vertical, "bid_count": n});
             self.emit("auction:bid", rooms.clone(), payload, &lead.correlation_id);
-            let own = json!({
-                "lead_id": bid.lead_id, "bid_id": bid.id, "amount": bid.amount.to_string(), "fee": bid.fee.to_string(),
-                "source": bid.source.as_str(), "status": bid.status,
-            });
-            self.emit("bid:accepted", vec![account_room(bid.buyer_id)], own, &lead.correlation_id);
+            self.emit_accepted(bid, &lead.correlation_id);
         }
         let owners: Vec<AccountId> = bids.iter().map(|b| b.buyer_id).collect();
         self.emit_vaults(&owners, &lead.correlation_id).await;
@@ -103,10 +104,7 @@ impl Leadex {
 
     /// `vault:updated` with the account's balances.
     pub(crate) async fn emit_vault(&self, account: AccountId, correlation_id: &str) {
-        if let Ok(v) = self.market.vault(account).await {
-            let payload = json!({"available": v.available.to_string(), "locked": v.locked.to_string(), "payable": v.payable.to_string()});
-            self.emit("vault:updated", vec![account_room(account)], payload, correlation_id);
-        }
+        self.emit_vaults(&[account], correlation_id).await;
     }
 
     /// After a close: the public outcome, and each bidder's private result.
