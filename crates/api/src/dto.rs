@@ -1001,3 +1001,22 @@ pub struct AuctionStateView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub my_bid: Option<BidView>,
 }
+
+/// `POST /v1/admin/announcements` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnnouncementRequest {
+    /// Vertical slugs whose rooms receive it (exactly those rooms).
+    pub verticals: Vec<String>,
+    /// The notice (1–4096 bytes).
+    pub message: String,
+}
+
+/// What an announcement reached.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnnouncementView {
+    /// Rooms it was emitted to.
+    pub rooms: Vec<String>,
+    /// Correlation id carried by the event.
+    pub correlation_id: String,
+}

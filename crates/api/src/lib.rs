@@ -10,6 +10,7 @@ pub mod dto;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
+pub mod ratelimit;
 pub mod realtime;
 pub mod routes;
 pub mod state;
@@ -121,7 +122,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// Builds the router over `state` with in-process Socket.IO; `metrics`
 /// renders `/metrics` when given.
 pub fn router(state: AppState, metrics: Option<MetricsRender>) -> Router {
-    let sockets = realtime::local_layer(state.svc.clone());
+    let sockets = realtime::local_layer(state.svc.clone(), &state.http.realtime);
     router_with(state, metrics, sockets)
 }
 
@@ -157,6 +158,7 @@ pub fn router_with<A: socketioxide::adapter::Adapter>(
         .route("/v1/admin/jobs/{id}/retry", post(jobs::retry))
         .route("/v1/admin/queues", get(jobs::stats))
         .route("/v1/admin/vaults/{account_id}/credit", post(market::credit))
+        .route("/v1/admin/announcements", post(verticals::announce))
         .route("/v1/me/vault", get(market::vault))
         .route("/v1/me/vault/entries", get(market::entries))
         .route("/v1/me/bids", get(market::my_bids))
@@ -185,7 +187,8 @@ pub fn router_with<A: socketioxide::adapter::Adapter>(
     if let Some(render) = metrics {
         r = r.route("/metrics", get(move || async move { render() }));
     }
-    r.route_layer(middleware::from_fn(record_metrics))
+    r.route_layer(middleware::from_fn_with_state(state.clone(), ratelimit::enforce))
+        .route_layer(middleware::from_fn(record_metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -197,11 +200,26 @@ pub fn router_with<A: socketioxide::adapter::Adapter>(
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains
 /// in-flight requests.
+///
+/// Every accepted connection gets `TCP_NODELAY` and, when `stall_timeout`
+/// is set, `TCP_USER_TIMEOUT`: a peer that stops reading (its window stays
+/// closed with our data unsent) for that long is aborted by the kernel.
+/// Socket.IO needs this: engineioxide's writer waits on a blocked socket
+/// without seeing the session's cancellation, so a stalled client would
+/// otherwise hold its connection, slot and rooms forever.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    stall_timeout: Option<std::time::Duration>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(move |tcp| {
+        let _ = tcp.set_nodelay(true);
+        if let Some(t) = stall_timeout {
+            let _ = socket2::SockRef::from(&*tcp).set_tcp_user_timeout(Some(t));
+        }
+    });
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

@@ -41,7 +41,7 @@ impl utoipa::Modify for SecurityAddon {
         accounts::create_key, accounts::revoke_key, accounts::set_daily_cap,
         leads::submit, leads::submit_batch, leads::list, leads::list_mine, leads::get, leads::pii, leads::jobs,
         asks::create, asks::list, asks::list_mine, asks::get, asks::update, asks::delete,
-        verticals::tree, verticals::get,
+        verticals::tree, verticals::get, verticals::announce,
         jobs::list, jobs::get, jobs::retry, jobs::delete, jobs::stats,
         market::vault, market::entries, market::credit, market::place_bid, market::withdraw_bid, market::my_bids,
         market::auction, market::buy, market::buy_now_list, market::purchases, market::create_rule, market::list_rules,

@@ -6,8 +6,12 @@
 //! Sealed bids stay sealed: public rooms only ever receive counts; amounts go
 //! to the bidder's own `account:<id>` room.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use leadex_core::events::{Event, EventSink, account_room, lead_room, vertical_room};
 use leadex_core::model::Principal;
 use leadex_core::{AppError, Leadex};
@@ -15,18 +19,81 @@ use leadex_domain::account::Scope;
 use leadex_domain::{LeadId, Money};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::DisconnectReason;
+use socketioxide::{BroadcastError, SocketError, SocketIo, SocketIoBuilder};
 
 use crate::problem::ApiError;
 
-/// Largest number of events buffered per socket; a client that falls this
-/// far behind is disconnected rather than slowing anyone else down.
-pub const SOCKET_BUFFER: usize = 256;
-/// Simultaneous sockets per authenticated account.
-pub const MAX_SOCKETS_PER_ACCOUNT: usize = 50;
+/// Socket.IO tunables (`realtime.*` configuration).
+#[derive(Clone, Debug)]
+pub struct RealtimeConfig {
+    /// Events buffered per socket; a client that falls this far behind
+    /// loses events (counted) instead of slowing anyone else down, and is
+    /// disconnected at its next heartbeat, which cannot be queued either.
+    pub buffer: usize,
+    /// Simultaneous sockets per authenticated account.
+    pub max_per_account: usize,
+    /// Simultaneous sockets per client IP address.
+    pub max_per_ip: usize,
+    /// Heartbeat period (engine.io ping).
+    pub ping_interval: Duration,
+    /// How long a pong may take before the socket is closed.
+    pub ping_timeout: Duration,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            buffer: 256,
+            max_per_account: 50,
+            max_per_ip: 1_000,
+            ping_interval: Duration::from_secs(10),
+            ping_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RealtimeConfig {
+    /// A Socket.IO builder with these tunables (add an adapter to it).
+    pub fn builder(&self) -> SocketIoBuilder {
+        SocketIo::builder()
+            .max_buffer_size(self.buffer)
+            .ping_interval(self.ping_interval)
+            .ping_timeout(self.ping_timeout)
+    }
+}
+
+/// Connection counts behind the caps.
+#[derive(Debug, Default)]
+struct Caps {
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Caps {
+    /// Takes a slot for `ip`, or `false` when it has `max` already.
+    fn acquire(&self, ip: IpAddr, max: usize) -> bool {
+        let mut m = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&self, ip: IpAddr) {
+        let mut m = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&ip);
+            }
+        }
+    }
+}
 
 /// Delivers service events to Socket.IO rooms (of every process, when the
 /// adapter fans out through Redis).
@@ -45,9 +112,21 @@ impl<A: Adapter> EventSink for SocketSink<A> {
         let io = self.io.clone();
         // Emitting is cheap but async; never make the caller wait for it.
         tokio::spawn(async move {
-            if let Err(e) = io.to(event.rooms).emit(event.name, &Value::Object(event.payload)).await {
-                metrics::counter!("leadex_ws_emit_errors_total").increment(1);
-                tracing::debug!(error = %e, event = event.name, "emit failed");
+            match io.to(event.rooms).emit(event.name, &Value::Object(event.payload)).await {
+                Ok(()) => {}
+                Err(BroadcastError::Socket(errs)) => {
+                    // Per socket: a full buffer drops this event for that
+                    // client only; a closing socket is not a loss.
+                    let full = errs.iter().filter(|e| matches!(e, SocketError::InternalChannelFull)).count();
+                    if full > 0 {
+                        metrics::counter!("leadex_ws_events_dropped_total", "reason" => "buffer_full")
+                            .increment(full as u64);
+                    }
+                }
+                Err(e) => {
+                    metrics::counter!("leadex_ws_emit_errors_total").increment(1);
+                    tracing::debug!(error = %e, event = event.name, "emit failed");
+                }
             }
         });
     }
@@ -88,11 +167,26 @@ fn bad(code: &'static str, detail: &str) -> Value {
 }
 
 /// A Socket.IO layer with the in-process adapter (one process).
-pub fn local_layer(svc: Leadex) -> SocketIoLayer {
-    let (layer, io) = SocketIo::builder().max_buffer_size(SOCKET_BUFFER).build_layer();
+pub fn local_layer(svc: Leadex, cfg: &RealtimeConfig) -> SocketIoLayer {
+    let (layer, io) = cfg.builder().build_layer();
     set_sink(&io, &svc);
-    io.ns("/", connect_handler(svc, io.clone()));
+    io.ns("/", connect_handler(svc, io.clone(), cfg.clone()));
     layer
+}
+
+/// Keeps `leadex_ws_rooms` (rooms with a socket of this process) current
+/// while the runtime lives.
+fn spawn_rooms_gauge<A: Adapter>(io: SocketIo<A>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+    rt.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            if let Ok(rooms) = io.local().rooms().await {
+                metrics::gauge!("leadex_ws_rooms").set(rooms.len() as f64);
+            }
+        }
+    });
 }
 
 /// Plugs `io` into the service's event hub: events published by the
@@ -102,45 +196,82 @@ pub fn set_sink<A: Adapter>(io: &SocketIo<A>, svc: &Leadex) {
 }
 
 /// The connect handler of the `/` namespace, for any adapter:
-/// `io.ns("/", connect_handler(svc, io.clone()))` (awaited with a remote
-/// adapter).
+/// `io.ns("/", connect_handler(svc, io.clone(), cfg))` (awaited with a
+/// remote adapter).
 pub fn connect_handler<A: Adapter>(
     svc: Leadex,
     io: SocketIo<A>,
+    cfg: RealtimeConfig,
 ) -> impl Fn(SocketRef<A>, TryData<Handshake>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
 + Clone
 + Send
 + Sync
 + 'static {
+    spawn_rooms_gauge(io.clone());
+    let ctx = Arc::new(ConnCtx { svc, io, cfg, caps: Caps::default() });
     move |socket: SocketRef<A>, TryData(auth): TryData<Handshake>| {
-        let svc = svc.clone();
-        let io = io.clone();
-        Box::pin(async move { on_connect(svc, io, socket, auth.unwrap_or_default()).await })
+        let ctx = ctx.clone();
+        Box::pin(async move { on_connect(ctx, socket, auth.unwrap_or_default()).await })
     }
 }
 
-async fn on_connect<A: Adapter>(svc: Leadex, io: SocketIo<A>, socket: SocketRef<A>, auth: Handshake) {
+/// What every connection of a namespace shares.
+struct ConnCtx<A: Adapter> {
+    svc: Leadex,
+    io: SocketIo<A>,
+    cfg: RealtimeConfig,
+    caps: Caps,
+}
+
+/// Turns a connection away: an `error` event with the problem, then close.
+fn refuse<A: Adapter>(socket: SocketRef<A>, reason: &'static str, reply: &Value) {
+    metrics::counter!("leadex_ws_refused_total", "reason" => reason).increment(1);
+    let _ = socket.emit("error", reply);
+    let _ = socket.disconnect();
+}
+
+async fn on_connect<A: Adapter>(ctx: Arc<ConnCtx<A>>, socket: SocketRef<A>, auth: Handshake) {
+    let ip = socket.req_parts().extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(ip) = ip
+        && !ctx.caps.acquire(ip, ctx.cfg.max_per_ip)
+    {
+        refuse(socket, "per_ip", &bad("too_many_connections", "connection cap per IP address reached"));
+        return;
+    }
+    let release = {
+        let ctx = ctx.clone();
+        move || {
+            if let Some(ip) = ip {
+                ctx.caps.release(ip);
+            }
+        }
+    };
     if let Some(token) = auth.token.filter(|t| !t.is_empty()) {
-        match svc.authenticate(&token).await {
+        match ctx.svc.authenticate(&token).await {
             Ok(p) => {
                 let room = account_room(p.account.id);
-                if io.within(room.clone()).sockets().len() >= MAX_SOCKETS_PER_ACCOUNT {
-                    let _ = socket.emit("error", &bad("too_many_connections", "connection cap per account reached"));
-                    let _ = socket.disconnect();
+                if ctx.io.within(room.clone()).sockets().len() >= ctx.cfg.max_per_account {
+                    release();
+                    refuse(socket, "per_account", &bad("too_many_connections", "connection cap per account reached"));
                     return;
                 }
                 socket.join(room);
                 socket.extensions.insert(p);
             }
             Err(e) => {
-                let _ = socket.emit("error", &problem(e));
-                let _ = socket.disconnect();
+                release();
+                refuse(socket, "auth", &problem(e));
                 return;
             }
         }
     }
     metrics::gauge!("leadex_ws_connections").increment(1.0);
-    socket.on_disconnect(|| async { metrics::gauge!("leadex_ws_connections").decrement(1.0) });
+    socket.on_disconnect(move |reason: DisconnectReason| async move {
+        release();
+        metrics::gauge!("leadex_ws_connections").decrement(1.0);
+        metrics::counter!("leadex_ws_disconnects_total", "reason" => disconnect_reason(reason)).increment(1);
+    });
+    let svc = ctx.svc.clone();
 
     let s1 = svc.clone();
     socket.on("subscribe", move |socket: SocketRef<A>, TryData(req): TryData<Subscribe>, ack: AckSender<A>| {
@@ -252,5 +383,18 @@ async fn place_bid<A: Adapter>(
     match svc.place_bid(&p, lead, amount, &cid).await {
         Ok(bid) => json!({"ok": true, "bid": crate::dto::BidView::from(bid), "correlation_id": cid}),
         Err(e) => problem(e),
+    }
+}
+
+/// A bounded label for `leadex_ws_disconnects_total`: `heartbeat` covers a
+/// dead client and one whose buffer was full when its ping was due.
+fn disconnect_reason(r: DisconnectReason) -> &'static str {
+    match r {
+        DisconnectReason::HeartbeatTimeout => "heartbeat",
+        DisconnectReason::TransportClose | DisconnectReason::ClientNSDisconnect => "client",
+        DisconnectReason::TransportError
+        | DisconnectReason::PacketParsingError
+        | DisconnectReason::MultipleHttpPollingError => "transport_error",
+        DisconnectReason::ServerNSDisconnect | DisconnectReason::ClosingServer => "server",
     }
 }

@@ -13,11 +13,21 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Requests handled at once before new ones are shed with 503.
     pub max_in_flight: usize,
+    /// Socket.IO tunables.
+    pub realtime: crate::realtime::RealtimeConfig,
+    /// Sliding-window rate limits (`None`: off).
+    pub rate_limiter: Option<std::sync::Arc<crate::ratelimit::RateLimiter>>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { body_limit: 1024 * 1024, request_timeout: Duration::from_secs(30), max_in_flight: 4096 }
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 4096,
+            realtime: crate::realtime::RealtimeConfig::default(),
+            rate_limiter: None,
+        }
     }
 }
 

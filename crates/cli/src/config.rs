@@ -49,6 +49,8 @@ pub struct ServerSettings {
     pub max_in_flight: usize,
     /// Body limit.
     pub body_limit_bytes: usize,
+    /// TCP_USER_TIMEOUT of accepted connections (0 = off).
+    pub stall_timeout_secs: u64,
 }
 
 /// `[database]`.
@@ -138,6 +140,28 @@ pub struct ScoringSettings {
 }
 
 /// `[log]`.
+/// `[rate_limits]`: sliding-window limits per API key (per IP when
+/// anonymous), per route group, over `window_secs`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub window_secs: u64,
+    pub general: u32,
+    pub ingest: u32,
+    pub bids: u32,
+    pub anonymous: u32,
+}
+
+/// `[realtime]`: Socket.IO connections.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RealtimeSettings {
+    pub buffer: usize,
+    pub max_per_account: usize,
+    pub max_per_ip: usize,
+    pub ping_interval_secs: u64,
+    pub ping_timeout_secs: u64,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct LogSettings {
     /// `json | pretty`.
@@ -167,6 +191,10 @@ pub struct Settings {
     pub queue: QueueSettings,
     /// Quality scoring.
     pub scoring: ScoringSettings,
+    /// Socket.IO connections.
+    pub realtime: RealtimeSettings,
+    /// Rate limits.
+    pub rate_limits: RateLimitSettings,
     /// Logging.
     pub log: LogSettings,
 }
@@ -216,6 +244,19 @@ impl Settings {
         }
         if !self.scoring.external_url.is_empty() && !self.scoring.external_url.starts_with("http") {
             bail!("scoring.external_url must be an http(s) URL");
+        }
+        let l = &self.rate_limits;
+        if l.window_secs == 0 || l.general == 0 || l.ingest == 0 || l.bids == 0 || l.anonymous == 0 {
+            bail!("rate_limits.window_secs, general, ingest, bids and anonymous must be ≥ 1");
+        }
+        let r = &self.realtime;
+        if r.buffer == 0
+            || r.max_per_account == 0
+            || r.max_per_ip == 0
+            || r.ping_interval_secs == 0
+            || r.ping_timeout_secs == 0
+        {
+            bail!("realtime.buffer, max_per_account, max_per_ip, ping_interval_secs and ping_timeout_secs must be ≥ 1");
         }
         if !["json", "pretty"].contains(&self.log.format.as_str()) {
             bail!("log.format must be json or pretty");

@@ -36,6 +36,8 @@ pub struct App {
     pub store: Arc<SqlStore>,
     /// The settings it was built from.
     pub settings: Settings,
+    /// Sliding-window rate limits (`None` when `rate_limits.enabled` is off).
+    pub limiter: Option<Arc<leadex_api::ratelimit::RateLimiter>>,
 }
 
 /// Resolves the PII key: configuration, else `<data_dir>/privacy.key`, else
@@ -103,8 +105,34 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
     let svc = Leadex::start(store.clone(), store.clone(), store.clone(), cipher, clock, config)
         .await
         .map_err(|e| anyhow::anyhow!("starting services: {e}"))?;
+    let limiter = rate_limiter(&settings).await?;
     tracing::info!(engine = store.engine(), verticals = svc.catalog().len(), "leadex ready");
-    Ok(App { svc, store, settings })
+    Ok(App { svc, store, settings, limiter })
+}
+
+/// The rate limiter of `rate_limits.*`: in-process, or in Redis when
+/// `redis.url` is set (every API process then shares each window).
+async fn rate_limiter(settings: &Settings) -> anyhow::Result<Option<Arc<leadex_api::ratelimit::RateLimiter>>> {
+    use leadex_api::ratelimit::{Backend, Limits, RateLimiter, RedisWindow};
+    let r = &settings.rate_limits;
+    if !r.enabled {
+        return Ok(None);
+    }
+    let limits = Limits {
+        window: Duration::from_secs(r.window_secs),
+        general: r.general,
+        ingest: r.ingest,
+        bids: r.bids,
+        anonymous: r.anonymous,
+    };
+    let url = settings.redis.url.expose().trim();
+    if url.is_empty() {
+        return Ok(Some(Arc::new(RateLimiter::local(limits))));
+    }
+    let client = redis::Client::open(url).context("redis.url")?;
+    let window = RedisWindow::connect(client, "leadex:rl:").await.context("connecting to Redis for rate limits")?;
+    tracing::info!("rate limits shared through Redis");
+    Ok(Some(Arc::new(RateLimiter { limits, backend: Backend::Redis(window) })))
 }
 
 impl App {
@@ -134,6 +162,22 @@ impl App {
         Arc::new(handlers::pipeline(worker, &self.svc, external))
     }
 
+    fn stall_timeout(&self) -> Option<Duration> {
+        let s = self.settings.server.stall_timeout_secs;
+        (s > 0).then(|| Duration::from_secs(s))
+    }
+
+    fn realtime(&self) -> realtime::RealtimeConfig {
+        let r = &self.settings.realtime;
+        realtime::RealtimeConfig {
+            buffer: r.buffer,
+            max_per_account: r.max_per_account,
+            max_per_ip: r.max_per_ip,
+            ping_interval: Duration::from_secs(r.ping_interval_secs),
+            ping_timeout: Duration::from_secs(r.ping_timeout_secs),
+        }
+    }
+
     fn state(&self) -> AppState {
         AppState {
             svc: self.svc.clone(),
@@ -141,6 +185,8 @@ impl App {
                 body_limit: self.settings.server.body_limit_bytes,
                 request_timeout: Duration::from_secs(self.settings.server.request_timeout_secs),
                 max_in_flight: self.settings.server.max_in_flight,
+                realtime: self.realtime(),
+                rate_limiter: self.limiter.clone(),
             },
         }
     }
@@ -173,12 +219,10 @@ impl App {
     ) -> anyhow::Result<()> {
         let router = match self.redis_adapter().await? {
             Some(ctr) => {
-                let (layer, io) = SocketIo::builder()
-                    .max_buffer_size(realtime::SOCKET_BUFFER)
-                    .with_adapter::<RedisAdapter<_>>(ctr)
-                    .build_layer();
+                let cfg = self.realtime();
+                let (layer, io) = cfg.builder().with_adapter::<RedisAdapter<_>>(ctr).build_layer();
                 realtime::set_sink(&io, &self.svc);
-                io.ns("/", realtime::connect_handler(self.svc.clone(), io.clone()))
+                io.ns("/", realtime::connect_handler(self.svc.clone(), io.clone(), cfg))
                     .await
                     .map_err(|e| anyhow::anyhow!("socket.io redis adapter: {e}"))?;
                 tracing::info!("socket.io events fan out through Redis");
@@ -186,7 +230,7 @@ impl App {
             }
             None => self.router(metrics),
         };
-        leadex_api::serve(listener, router, shutdown).await.context("HTTP server")
+        leadex_api::serve(listener, router, self.stall_timeout(), shutdown).await.context("HTTP server")
     }
 
     /// In a process without an HTTP server (`leadex work`): publishes the

@@ -81,6 +81,17 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
+/// The API listener, with a deep accept queue: a reconnect storm (thousands
+/// of Socket.IO clients after a deploy) must not overflow it into SYN
+/// retransmits (the default of 1 024 did, measured in the issue 5 ramp).
+fn listen(addr: &str) -> anyhow::Result<TcpListener> {
+    let addr: std::net::SocketAddr = addr.parse().context("server.bind must be ip:port")?;
+    let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    Ok(sock.listen(8192)?)
+}
+
 /// Runs the API (when `api`) and a worker (when `work`) until a shutdown
 /// signal, then stops both gracefully.
 async fn run(app: &App, api: bool, work: bool, extra: Option<tokio::task::JoinHandle<()>>) -> anyhow::Result<()> {
@@ -88,9 +99,8 @@ async fn run(app: &App, api: bool, work: bool, extra: Option<tokio::task::JoinHa
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = work.then(|| tokio::spawn(app.worker().run(stop_rx.clone())));
     let result = if api {
-        let listener = TcpListener::bind(&app.settings.server.bind)
-            .await
-            .with_context(|| format!("binding {}", app.settings.server.bind))?;
+        let listener =
+            listen(&app.settings.server.bind).with_context(|| format!("binding {}", app.settings.server.bind))?;
         tracing::info!(addr = %listener.local_addr()?, workers = work, "listening");
         app.serve(listener, metrics, shutdown_signal()).await
     } else {

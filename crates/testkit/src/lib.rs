@@ -75,6 +75,8 @@ pub async fn spawn_app_with(
     settings.database.url = Secret::new(db.url.clone());
     settings.privacy.key = Secret::new(PiiCipher::generate_spec());
     settings.server.bind = "127.0.0.1:0".into();
+    // Tests of other things drive one key fast; rate-limit tests opt in.
+    settings.rate_limits.enabled = false;
     adjust(&mut settings);
     let app = leadex::build(settings, clock).await.expect("app builds");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");

@@ -24,7 +24,11 @@ impl Drop for Server {
 
 fn leadex(dir: &std::path::Path, env: &[(String, String)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_leadex"));
-    c.arg("--data-dir").arg(dir).env("LEADEX__LOG__LEVEL", "warn").stdin(Stdio::null());
+    c.arg("--data-dir")
+        .arg(dir)
+        .env("LEADEX__LOG__LEVEL", "warn")
+        .env("LEADEX__RATE_LIMITS__ENABLED", "false")
+        .stdin(Stdio::null());
     for (k, v) in env {
         c.env(k, v);
     }

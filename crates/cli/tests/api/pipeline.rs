@@ -156,6 +156,7 @@ async fn two_worker_processes_drain_ten_thousand_jobs_without_running_any_twice(
                     .env("LEADEX__DATABASE__URL", &db.url)
                     .env("LEADEX__PRIVACY__KEY", &key)
                     .env("LEADEX__LOG__LEVEL", "warn")
+                    .env("LEADEX__RATE_LIMITS__ENABLED", "false")
                     .env("LEADEX__QUEUE__BATCH", "100")
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())

@@ -259,3 +259,217 @@ async fn a_client_on_one_process_hears_events_caused_on_another_through_redis() 
     assert!(got, "the client on A heard lead:new for the lead ingested on B: {report}");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+type RawWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// A bare engine.io v4 WebSocket from `source` (optionally with a tiny
+/// receive buffer, to play a client that stops reading).
+async fn raw_socket(base: &str, source: std::net::IpAddr, rcvbuf: Option<u32>) -> RawWs {
+    let hostport = base.trim_start_matches("http://");
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    if let Some(n) = rcvbuf {
+        sock.set_recv_buffer_size(n).expect("SO_RCVBUF");
+    }
+    sock.bind(std::net::SocketAddr::new(source, 0)).expect("bind source address");
+    let within = std::time::Duration::from_secs(10);
+    let stream = tokio::time::timeout(within, sock.connect(hostport.parse().expect("ip:port")))
+        .await
+        .expect("tcp connect in time")
+        .expect("tcp connect");
+    let url = format!("ws://{hostport}/socket.io/?EIO=4&transport=websocket");
+    tokio::time::timeout(within, tokio_tungstenite::client_async(url, stream))
+        .await
+        .expect("websocket upgrade in time")
+        .expect("websocket upgrade")
+        .0
+}
+
+/// The next Socket.IO text packet (pings answered on the way).
+async fn raw_next(ws: &mut RawWs) -> Option<String> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next()).await.ok()??.ok()?;
+        if let Message::Text(t) = msg {
+            if t.as_str() == "2" {
+                ws.send(Message::text("3")).await.ok()?;
+                continue;
+            }
+            return Some(t.as_str().to_owned());
+        }
+    }
+}
+
+/// Joins `/` and subscribes to `vertical`; `Err(code)` when refused.
+async fn raw_join(ws: &mut RawWs, vertical: &str) -> Result<(), String> {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let open = raw_next(ws).await.expect("open packet");
+    assert!(open.starts_with('0'), "engine.io open, got {open}");
+    ws.send(Message::text("40")).await.expect("send connect");
+    let connected = raw_next(ws).await.expect("connect reply");
+    assert!(connected.starts_with("40"), "namespace connect, got {connected}");
+    ws.send(Message::text(format!("420{}", json!(["subscribe", {"verticals": [vertical]}])))).await.expect("send");
+    loop {
+        let p = raw_next(ws).await.ok_or_else(|| "closed".to_owned())?;
+        if p.starts_with("430") {
+            return Ok(());
+        }
+        if let Some(body) = p.strip_prefix("42") {
+            let (name, payload): (String, Value) = serde_json::from_str(body).expect("event");
+            if name == "error" {
+                return Err(payload["error"]["code"].as_str().unwrap_or("").to_owned());
+            }
+        }
+    }
+}
+
+async fn scrape(app: &leadex_testkit::TestApp) -> String {
+    let req = app.http.get(app.url("/metrics")).timeout(std::time::Duration::from_secs(10));
+    req.send().await.expect("scrape").text().await.expect("text")
+}
+
+/// Sum of a counter's samples whose labels contain `labels`.
+fn counter(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Per-IP connection cap: the (cap+1)-th socket from one address is
+/// refused with `too_many_connections`, another address still connects,
+/// and a closed socket frees its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_per_ip_are_capped_and_slots_come_back() {
+    let app = leadex_testkit::spawn_app_with(TestEngine::Sqlite, Arc::new(leadex_core::clock::SystemClock), |s| {
+        s.realtime.max_per_ip = 2;
+    })
+    .await
+    .expect("app");
+    let one: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let two: std::net::IpAddr = "127.0.0.2".parse().expect("ip");
+    let mut a = raw_socket(&app.base, one, None).await;
+    let mut b = raw_socket(&app.base, one, None).await;
+    assert_eq!(raw_join(&mut a, "solar").await, Ok(()));
+    assert_eq!(raw_join(&mut b, "solar").await, Ok(()));
+    let mut c = raw_socket(&app.base, one, None).await;
+    assert_eq!(raw_join(&mut c, "solar").await, Err("too_many_connections".to_owned()));
+    let mut d = raw_socket(&app.base, two, None).await;
+    assert_eq!(raw_join(&mut d, "solar").await, Ok(()), "another address has its own allowance");
+
+    b.close(None).await.expect("close");
+    drop(b);
+    let mut joined = false;
+    for _ in 0..50 {
+        let mut e = raw_socket(&app.base, one, None).await;
+        if raw_join(&mut e, "solar").await.is_ok() {
+            joined = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(joined, "the closed socket's slot is released");
+    assert!(counter(&scrape(&app).await, "leadex_ws_refused_total", "reason=\"per_ip\"") >= 1.0);
+}
+
+/// Sockets closed for a missed heartbeat or a transport aborted by the
+/// stall timeout.
+fn cut_off(metrics: &str) -> f64 {
+    counter(metrics, "leadex_ws_disconnects_total", "reason=\"heartbeat\"")
+        + counter(metrics, "leadex_ws_disconnects_total", "reason=\"transport_error\"")
+}
+
+/// A client that stops reading loses events (counted) and is then cut off
+/// at its next heartbeat; a healthy client in the same room receives every
+/// event meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_client_is_cut_off_without_delaying_the_others() {
+    use futures::StreamExt;
+    let app = leadex_testkit::spawn_app_with(TestEngine::Sqlite, Arc::new(leadex_core::clock::SystemClock), |s| {
+        s.realtime.ping_interval_secs = 3;
+        s.realtime.ping_timeout_secs = 1;
+        s.server.stall_timeout_secs = 3;
+    })
+    .await
+    .expect("app");
+    let ip: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
+    let mut healthy = raw_socket(&app.base, ip, None).await;
+    raw_join(&mut healthy, "solar").await.expect("healthy joins");
+    let mut stalled = raw_socket(&app.base, ip, Some(4096)).await;
+    raw_join(&mut stalled, "solar").await.expect("stalled joins");
+
+    // The healthy client reads concurrently; the stalled one never reads
+    // again: ~8 MB of events overflow its TCP buffers and then its
+    // 256-event Socket.IO buffer.
+    let events = 2_000usize;
+    let reader = tokio::spawn(async move {
+        let mut got = 0usize;
+        while got < events {
+            let Some(p) = raw_next(&mut healthy).await else { break };
+            if p.starts_with("42[\"system:announcement\"") {
+                got += 1;
+            }
+        }
+        got
+    });
+    let message = "x".repeat(4000);
+    let body = json!({"verticals": ["solar"], "message": message});
+    let posts = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        futures::stream::iter(0..events)
+            .map(|_| app.post("/v1/admin/announcements", Some(&app.admin_key), &body))
+            .buffer_unordered(8)
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .expect("announcements answered in time");
+    assert!(posts.iter().all(|r| r.status == 202), "every announcement accepted");
+    let got = tokio::time::timeout(std::time::Duration::from_secs(30), reader).await.expect("in time").expect("task");
+    assert_eq!(got, events, "the healthy client received every event");
+
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = scrape(&app).await;
+        if cut_off(&text) >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(counter(&text, "leadex_ws_events_dropped_total", "reason=\"buffer_full\"") >= 1.0, "drops are counted");
+    assert!(cut_off(&text) >= 1.0, "the stalled client is cut off");
+    assert!(text.contains("leadex_ws_connections"), "connections gauge exported");
+    // The stalled socket, read now, ends (closed by the server).
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(m) = stalled.next().await {
+            if m.is_err() || matches!(m, Ok(tokio_tungstenite::tungstenite::Message::Close(_))) {
+                return true;
+            }
+        }
+        true
+    })
+    .await;
+    assert_eq!(drained, Ok(true), "the server closed the stalled socket");
+}
+
+/// Announcements: operators only, known verticals only.
+#[tokio::test]
+async fn announcements_are_for_operators_and_known_verticals() {
+    let app = leadex_testkit::spawn_app().await;
+    let seller = app.seller().await;
+    let r = app.post("/v1/admin/announcements", Some(&seller), &json!({"verticals": ["solar"], "message": "hi"})).await;
+    assert_eq!((r.status, r.code()), (403, "forbidden"));
+    let r = app
+        .post("/v1/admin/announcements", Some(&app.admin_key), &json!({"verticals": ["nope"], "message": "hi"}))
+        .await;
+    assert_eq!((r.status, r.code()), (422, "unknown_vertical"));
+    let r = app
+        .post("/v1/admin/announcements", Some(&app.admin_key), &json!({"verticals": ["solar"], "message": ""}))
+        .await;
+    assert_eq!((r.status, r.code()), (422, "invalid_message"));
+    let r = app
+        .post("/v1/admin/announcements", Some(&app.admin_key), &json!({"verticals": ["solar"], "message": "hi"}))
+        .await;
+    assert_eq!(r.status, 202);
+    assert_eq!(r.body["rooms"], json!(["vertical:solar"]));
+}

@@ -4,6 +4,7 @@ use leadex_domain::AccountId;
 use serde_json::{Map, Value, json};
 
 use super::Leadex;
+use crate::AppError;
 use crate::events::{Event, account_room, lead_room, vertical_room};
 use crate::market::{Bid, CloseOutcome};
 use crate::model::LeadRecord;
@@ -160,5 +161,41 @@ impl Leadex {
         rooms.push(account_room(lead.seller_id));
         self.emit("bounty:paid", rooms, payload, &lead.correlation_id);
         self.emit_vault(lead.seller_id, &lead.correlation_id).await;
+    }
+}
+
+/// Longest operator announcement text.
+pub const MAX_ANNOUNCEMENT: usize = 4096;
+
+impl Leadex {
+    /// `system:announcement`: an operator's notice to the watchers of some
+    /// verticals (exactly those rooms, not their descendants: an operator
+    /// addressing `solar` means the `solar` room). Returns the rooms.
+    pub fn announce(&self, verticals: &[String], message: &str, correlation_id: &str) -> Result<Vec<String>, AppError> {
+        if verticals.is_empty() || verticals.len() > 100 {
+            return Err(AppError::invalid("invalid_verticals", "give 1 to 100 vertical slugs").with_field("verticals"));
+        }
+        if message.trim().is_empty() || message.len() > MAX_ANNOUNCEMENT {
+            return Err(AppError::invalid("invalid_message", format!("message must be 1 to {MAX_ANNOUNCEMENT} bytes"))
+                .with_field("message"));
+        }
+        let mut rooms = Vec::with_capacity(verticals.len());
+        for v in verticals {
+            match self.catalog.get(v) {
+                Some(vert) => rooms.push(vertical_room(&vert.def.slug)),
+                None => {
+                    return Err(AppError::invalid("unknown_vertical", format!("unknown vertical `{v}`"))
+                        .with_field("verticals"));
+                }
+            }
+        }
+        rooms.dedup();
+        self.emit(
+            "system:announcement",
+            rooms.clone(),
+            json!({ "message": message, "verticals": verticals }),
+            correlation_id,
+        );
+        Ok(rooms)
     }
 }

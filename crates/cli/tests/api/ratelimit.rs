@@ -1,0 +1,172 @@
+//! Sliding-window rate limits over HTTP: headers, 429 with `Retry-After`,
+//! one window shared by two API processes through Redis, and the failure
+//! policy when Redis goes away (reads open, writes closed).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use leadex::config::Secret;
+use leadex_core::clock::SystemClock;
+use leadex_testkit::{TestApp, TestEngine, spawn_app_with};
+
+async fn app_with(adjust: impl FnOnce(&mut leadex::config::Settings)) -> TestApp {
+    spawn_app_with(TestEngine::Sqlite, Arc::new(SystemClock), |s| {
+        s.rate_limits.enabled = true;
+        adjust(s);
+    })
+    .await
+    .expect("app")
+}
+
+fn header(r: &leadex_testkit::Reply, name: &str) -> u64 {
+    r.header(name).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name} header"))
+}
+
+#[tokio::test]
+async fn anonymous_callers_are_limited_per_ip_with_headers_and_retry_after() {
+    let app = app_with(|s| s.rate_limits.anonymous = 3).await;
+    for remaining in [2, 1, 0] {
+        let r = app.get("/v1/verticals", None).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(header(&r, "ratelimit-limit"), 3);
+        assert_eq!(header(&r, "ratelimit-remaining"), remaining);
+        assert!((1..=60).contains(&header(&r, "ratelimit-reset")));
+    }
+    let r = app.get("/v1/verticals", None).await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"));
+    assert_eq!(header(&r, "ratelimit-remaining"), 0);
+    assert!((1..=60).contains(&header(&r, "retry-after")));
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    // Health and metrics are never limited.
+    assert_eq!(app.get("/health/live", None).await.status, 200);
+    // A caller with a key has its own window.
+    let seller = app.seller().await;
+    assert_eq!(app.get("/v1/verticals", Some(&seller)).await.status, 200);
+}
+
+#[tokio::test]
+async fn ingestion_has_its_own_group_per_key() {
+    let app = app_with(|s| s.rate_limits.ingest = 2).await;
+    let seller = app.seller().await;
+    for _ in 0..2 {
+        assert_eq!(app.post("/v1/leads", Some(&seller), &app.lead("solar.residential")).await.status, 202);
+    }
+    let r = app.post("/v1/leads", Some(&seller), &app.lead("solar.residential")).await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"));
+    // Other routes of the same key are in the general group.
+    assert_eq!(app.get("/v1/me", Some(&seller)).await.status, 200);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A private Redis this test may kill.
+struct RedisProc(Child);
+
+impl RedisProc {
+    async fn start(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self(child)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for RedisProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Two API processes (two apps) on one Redis share each window: requests
+/// to either count against the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_share_one_window_through_redis() {
+    let port = free_port();
+    let _redis = RedisProc::start(port).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let a = app_with(|s| {
+        s.rate_limits.ingest = 3;
+        s.redis.url = Secret::new(url.clone());
+    })
+    .await;
+    let b = app_with(|s| {
+        s.rate_limits.ingest = 3;
+        s.redis.url = Secret::new(url.clone());
+    })
+    .await;
+    let seller = a.seller().await;
+    assert_eq!(a.post("/v1/leads", Some(&seller), &a.lead("solar.residential")).await.status, 202);
+    assert_eq!(a.post("/v1/leads", Some(&seller), &a.lead("solar.residential")).await.status, 202);
+    // Process B does not know this key (its own database) but counts it.
+    let r = b.post("/v1/leads", Some(&seller), &a.lead("solar.residential")).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(header(&r, "ratelimit-remaining"), 0);
+    let r = a.post("/v1/leads", Some(&seller), &a.lead("solar.residential")).await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"), "the window is shared");
+    let r = b.post("/v1/leads", Some(&seller), &a.lead("solar.residential")).await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"));
+}
+
+/// Redis gone: reads are served (fail open), writes refused with 503
+/// `rate_limiter_unavailable` (fail closed), and the metric counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_redis_reads_pass_and_writes_are_refused() {
+    let port = free_port();
+    let mut redis = RedisProc::start(port).await;
+    let app = app_with(|s| s.redis.url = Secret::new(format!("redis://127.0.0.1:{port}"))).await;
+    let seller = app.seller().await;
+    assert_eq!(app.post("/v1/leads", Some(&seller), &app.lead("solar.residential")).await.status, 202);
+    redis.kill();
+    let r = app.get("/v1/me/leads", Some(&seller)).await;
+    assert_eq!(r.status, 200, "reads fail open");
+    assert!(r.header("ratelimit-limit").is_none());
+    let r = app.post("/v1/leads", Some(&seller), &app.lead("solar.residential")).await;
+    assert_eq!((r.status, r.code()), (503, "rate_limiter_unavailable"), "writes fail closed");
+    assert!(r.header("retry-after").is_some());
+    let text = app.http.get(app.url("/metrics")).send().await.expect("scrape").text().await.expect("text");
+    assert!(text.lines().any(|l| l.starts_with("leadex_ratelimit_backend_errors_total") && !l.ends_with(" 0")));
+}
+
+/// The Redis script's window at its boundary: exactly the limit inside
+/// any window, one slot back exactly when the oldest request leaves.
+#[tokio::test]
+async fn redis_window_admits_exactly_the_limit_across_the_boundary() {
+    use leadex_api::ratelimit::RedisWindow;
+    let port = free_port();
+    let _redis = RedisProc::start(port).await;
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("url");
+    let w = RedisWindow::connect(client, "t:").await.expect("connect");
+    let window = Duration::from_millis(1_000);
+    for i in 0..3 {
+        let d = w.check("k", 3, window).await.expect("check");
+        assert!(d.allowed, "request {i}");
+        assert_eq!(d.remaining, 2 - i);
+    }
+    let refused = w.check("k", 3, window).await.expect("check");
+    assert!(!refused.allowed);
+    assert!(refused.reset_ms <= 1_000 && refused.reset_ms > 0, "{refused:?}");
+    // Wait until the first request has left the window: one slot, not three.
+    tokio::time::sleep(Duration::from_millis(refused.reset_ms + 2)).await;
+    assert!(w.check("k", 3, window).await.expect("check").allowed);
+    let next = w.check("k", 3, window).await.expect("check");
+    assert!(!next.allowed || next.remaining < 2, "at most the freed slots: {next:?}");
+    // Another key is independent.
+    assert!(w.check("other", 3, window).await.expect("check").allowed);
+}
