@@ -18,6 +18,7 @@ mod rows;
 pub mod testing;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -92,7 +93,59 @@ impl StoreOptions {
 #[derive(Clone, Debug)]
 enum Db {
     Sqlite { write: SqlitePool, read: SqlitePool, ingest: ingest::GroupSender },
-    Postgres { write: PgPool, read: PgPool },
+    Postgres { write: PgPool, read: PgPool, replica: Arc<ReplicaHealth> },
+}
+
+/// Whether list queries may go to the read replica. Without a replica the
+/// read pool *is* the primary and this stays up. A read that finds the
+/// replica unreachable marks it down and is retried on the primary; the
+/// monitor (every 2 s) measures lag and brings it back up.
+#[derive(Debug, Default)]
+struct ReplicaHealth {
+    /// A replica is configured (else the read pool is the primary).
+    enabled: bool,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl ReplicaHealth {
+    fn is_up(&self) -> bool {
+        !self.down.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set(&self, up: bool) {
+        let was_up = !self.down.swap(!up, std::sync::atomic::Ordering::Relaxed);
+        if was_up != up {
+            if up {
+                tracing::info!("read replica is back; list queries return to it");
+            } else {
+                tracing::warn!("read replica unreachable; list queries fall back to the primary");
+            }
+        }
+        metrics::gauge!("leadex_db_replica_up").set(if up { 1.0 } else { 0.0 });
+    }
+}
+
+/// Every 2 s: the replica's replay lag (`leadex_db_replica_lag_seconds`; 0
+/// when it has replayed everything it received, so an idle primary does not
+/// look like lag) and whether it answers at all.
+async fn monitor_replica(read: PgPool, health: Arc<ReplicaHealth>) {
+    const LAG: &str = "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8
+                       ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END";
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        if read.is_closed() {
+            return;
+        }
+        let probe = tokio::time::timeout(Duration::from_secs(2), sqlx::query_scalar::<_, f64>(LAG).fetch_one(&read));
+        match probe.await {
+            Ok(Ok(lag)) => {
+                metrics::gauge!("leadex_db_replica_lag_seconds").set(lag);
+                health.set(true);
+            }
+            _ => health.set(false),
+        }
+    }
 }
 
 /// The sqlx-backed store.
@@ -110,10 +163,33 @@ macro_rules! with_pool {
             Db::Postgres { write: $pool, .. } => $body,
         }
     };
+    // List queries: the replica when it is up; a read that finds it
+    // unreachable marks it down and runs again on the primary.
     ($self:expr, read, |$pool:ident| $body:expr) => {
         match &$self.db {
             Db::Sqlite { read: $pool, .. } => $body,
-            Db::Postgres { read: $pool, .. } => $body,
+            Db::Postgres { read, write, replica } => {
+                let first = if replica.is_up() {
+                    let $pool = read;
+                    Some($body)
+                } else {
+                    None
+                };
+                match first {
+                    Some(Err(StoreError::Unavailable(e))) if replica.enabled => {
+                        tracing::debug!(error = %e, "replica read failed; retrying on the primary");
+                        metrics::counter!("leadex_db_replica_fallbacks_total").increment(1);
+                        replica.set(false);
+                        let $pool = write;
+                        $body
+                    }
+                    Some(r) => r,
+                    None => {
+                        let $pool = write;
+                        $body
+                    }
+                }
+            }
         }
     };
     // Reads that must see the latest commit (read-your-writes): on
@@ -227,7 +303,8 @@ fn map_err(e: sqlx::Error) -> StoreError {
 
 /// SQLite `BUSY`/`LOCKED`, PostgreSQL serialization and admin-shutdown codes.
 fn is_busy(code: Option<&str>) -> bool {
-    matches!(code, Some("5" | "6" | "517" | "57P01" | "57P03" | "53300"))
+    // Class 08: connection exceptions (e.g. PgBouncer cannot reach its server).
+    matches!(code, Some("5" | "6" | "517" | "57P01" | "57P03" | "53300")) || code.is_some_and(|c| c.starts_with("08"))
 }
 
 fn micros(t: DateTime<Utc>) -> i64 {
@@ -243,21 +320,28 @@ impl SqlStore {
     pub async fn connect(opts: &StoreOptions) -> Result<Self, StoreError> {
         let url = opts.url.trim();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = |u: &str| -> Result<_, StoreError> {
+            let pool = |u: &str, acquire: Duration| -> Result<_, StoreError> {
                 let o = PgConnectOptions::from_str(u).map_err(|e| StoreError::Backend(e.to_string()))?;
                 Ok(PgPoolOptions::new()
                     .max_connections(opts.max_connections)
-                    .acquire_timeout(opts.acquire_timeout)
+                    .acquire_timeout(acquire)
                     .connect_lazy_with(o))
             };
-            let write = pool(url)?;
-            let read = match &opts.replica_url {
-                Some(r) if !r.trim().is_empty() => pool(r.trim())?,
-                _ => write.clone(),
+            let write = pool(url, opts.acquire_timeout)?;
+            let (read, replica) = match &opts.replica_url {
+                Some(r) if !r.trim().is_empty() => {
+                    // A replica that cannot hand out a connection within
+                    // a second sends the read to the primary instead.
+                    let read = pool(r.trim(), opts.acquire_timeout.min(Duration::from_secs(1)))?;
+                    let health = Arc::new(ReplicaHealth { enabled: true, ..ReplicaHealth::default() });
+                    tokio::spawn(monitor_replica(read.clone(), health.clone()));
+                    (read, health)
+                }
+                _ => (write.clone(), Arc::new(ReplicaHealth::default())),
             };
             // Fail fast on a wrong URL rather than at the first request.
             sqlx::query("SELECT 1").execute(&write).await.map_err(map_err)?;
-            Ok(Self { db: Db::Postgres { write, read } })
+            Ok(Self { db: Db::Postgres { write, read, replica } })
         } else if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -316,8 +400,16 @@ impl SqlStore {
 
     /// Closes every pool (waits for connections to be returned).
     pub async fn close(&self) {
-        with_pool!(self, write, |p| p.close().await);
-        with_pool!(self, read, |p| p.close().await);
+        match &self.db {
+            Db::Sqlite { write, read, .. } => {
+                write.close().await;
+                read.close().await;
+            }
+            Db::Postgres { write, read, .. } => {
+                write.close().await;
+                read.close().await;
+            }
+        }
     }
 
     /// Runs a read-only statement returning one integer (operator tools

@@ -25,5 +25,5 @@ mod leads;
 mod ledger_props;
 mod market;
 mod pipeline;
-mod ratelimit;
 mod realtime;
+mod scale_out;

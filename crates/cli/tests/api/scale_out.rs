@@ -1,6 +1,8 @@
-//! Sliding-window rate limits over HTTP: headers, 429 with `Retry-After`,
-//! one window shared by two API processes through Redis, and the failure
-//! policy when Redis goes away (reads open, writes closed).
+//! Scale-out behaviour (issue 6): sliding-window rate limits over HTTP
+//! (headers, 429 with `Retry-After`), one window shared by two API
+//! processes through Redis, the failure policy when Redis goes away (reads
+//! open, writes closed), and list reads falling back to the primary when
+//! the read replica is down.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -169,4 +171,30 @@ async fn redis_window_admits_exactly_the_limit_across_the_boundary() {
     assert!(!next.allowed || next.remaining < 2, "at most the freed slots: {next:?}");
     // Another key is independent.
     assert!(w.check("other", 3, window).await.expect("check").allowed);
+}
+
+/// A configured read replica that cannot be reached: list endpoints keep
+/// answering from the primary, and the replica is reported down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_queries_fall_back_to_the_primary_when_the_replica_is_down() {
+    let Some(app) = spawn_app_with(TestEngine::Postgres, Arc::new(SystemClock), |s| {
+        // Nothing listens on port 1: the replica is "dead" from the start.
+        s.database.replica_url = Secret::new("postgres://postgres@127.0.0.1:1/replica");
+    })
+    .await
+    else {
+        eprintln!("skipped: LEADEX_TEST_PG_URL is not set");
+        return;
+    };
+    let seller = app.seller().await;
+    let lead = app.post("/v1/leads", Some(&seller), &app.lead("solar.residential")).await;
+    assert_eq!(lead.status, 202);
+    for path in ["/v1/leads", "/v1/asks", "/v1/me/leads", "/v1/buy-now"] {
+        let r = app.get(path, Some(&seller)).await;
+        assert_eq!(r.status, 200, "{path} answers from the primary: {:?}", r.body);
+    }
+    let mine = app.get("/v1/me/leads", Some(&seller)).await;
+    assert_eq!(mine.body["items"][0]["id"], lead.body["id"]);
+    let text = app.http.get(app.url("/metrics")).send().await.expect("scrape").text().await.expect("text");
+    assert!(text.lines().any(|l| l.starts_with("leadex_db_replica_up") && l.ends_with(" 0")), "replica reported down");
 }
