@@ -137,7 +137,8 @@ cluster_status() {
 cluster_datadir() {
   pg_lsclusters -h 2>/dev/null | awk -v v="$PG_VERSION" -v c="$1" '$1 == v && $2 == c { print $6 }'
 }
-pg_ctl_cluster() { timeout 120 pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$@"; }
+# 9>&-: daemons must not inherit the lock (see lock()).
+pg_ctl_cluster() { timeout 120 pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$@" 9>&-; }
 
 slot_exists() { [[ $(pq -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$REPLICA_SLOT'") == 1 ]]; }
 slot_active() { [[ $(pq -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$REPLICA_SLOT' AND active") == 1 ]]; }
@@ -175,10 +176,11 @@ leadex_bin() {
   if [[ -d $BIN ]]; then echo "$BIN/leadex"; else echo "$BIN"; fi
 }
 
-# One `up`/`down` at a time.
+# One `up`/`down` at a time. Every daemon is started with 9>&- so that it
+# does not inherit (and hold forever) this lock.
 lock() {
   exec 9>"$STATE.lock"
-  flock -w 600 9 || die "another scale-out.sh holds $STATE.lock"
+  flock -w 300 9 || die "another scale-out.sh holds $STATE.lock"
 }
 
 # --- 1. primary -----------------------------------------------------------
@@ -403,9 +405,9 @@ ensure_pgbouncer() {
   if [[ -z $bin ]]; then
     log "installing pgbouncer (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
-    timeout 600 apt-get install -y -q pgbouncer >"$LOG_DIR/apt-pgbouncer.log" 2>&1 || {
+    timeout 600 apt-get install -y -q pgbouncer >"$LOG_DIR/apt-pgbouncer.log" 2>&1 9>&- || {
       timeout 600 apt-get update -q >>"$LOG_DIR/apt-pgbouncer.log" 2>&1 || true
-      timeout 600 apt-get install -y -q pgbouncer >>"$LOG_DIR/apt-pgbouncer.log" 2>&1
+      timeout 600 apt-get install -y -q pgbouncer >>"$LOG_DIR/apt-pgbouncer.log" 2>&1 9>&-
     } || die "apt-get install pgbouncer failed: $(tail -5 "$LOG_DIR/apt-pgbouncer.log")"
     bin=$(pgbouncer_bin)
     [[ -n $bin ]] || die "pgbouncer not found after installing it"
@@ -418,7 +420,7 @@ ensure_pgbouncer() {
     rm -f "$PGB_DIR/pgbouncer.pid"
     log "starting PgBouncer on $HOST:$PGBOUNCER_PORT (session pooling, user postgres)"
     # PgBouncer refuses to run as root.
-    as_postgres timeout 30 "$bin" -d -q "$PGB_DIR/pgbouncer.ini" </dev/null >/dev/null 2>&1 ||
+    as_postgres timeout 30 "$bin" -d -q "$PGB_DIR/pgbouncer.ini" </dev/null >/dev/null 2>&1 9>&- ||
       die "pgbouncer did not start: $(tail -5 "$PGB_DIR/pgbouncer.log" 2>/dev/null)"
   fi
   wait_for 20 "PgBouncer admin console" bq -c "SHOW VERSION" || die "PgBouncer admin console not reachable"
@@ -450,7 +452,7 @@ redis_up() { [[ $(timeout 5 redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/nu
 ensure_redis() {
   if ! redis_up; then
     log "starting Redis on $HOST:$REDIS_PORT"
-    timeout 30 redis-server --daemonize yes --bind "$HOST" --port "$REDIS_PORT" --save "" --appendonly no --dir /tmp >/dev/null
+    timeout 30 redis-server --daemonize yes --bind "$HOST" --port "$REDIS_PORT" --save "" --appendonly no --dir /tmp >/dev/null 9>&-
     wait_for 15 "Redis" redis_up || die "Redis did not start on $REDIS_PORT"
   fi
 }
@@ -499,7 +501,7 @@ start_app() {
       export LEADEX__QUEUE__METRICS_BIND=$HOST:$port
       exec setsid "$exe" --data-dir "$datadir" work
     fi
-  ) </dev/null >>"$logfile" 2>&1 &
+  ) </dev/null >>"$logfile" 2>&1 9>&- &
   pid=$!
   echo "$pid" >"$pidfile"
   log "started $name (pid $pid) on $HOST:$port, log $logfile"
@@ -515,7 +517,7 @@ start_apps() {
   app_env
   log "migrating $DB"
   LEADEX__DATA_DIR=$STATE/apps/migrate timeout 180 "$exe" --data-dir "$STATE/apps/migrate" migrate \
-    </dev/null >>"$LOG_DIR/migrate.log" 2>&1 || die "leadex migrate failed: $(tail -5 "$LOG_DIR/migrate.log")"
+    </dev/null >>"$LOG_DIR/migrate.log" 2>&1 9>&- || die "leadex migrate failed: $(tail -5 "$LOG_DIR/migrate.log")"
   for ((i = 1; i <= N; i++)); do start_app "serve-$i" serve $((API_BASE_PORT + i - 1)); done
   for ((i = 1; i <= M; i++)); do start_app "work-$i" work $((WORK_BASE_PORT + i - 1)); done
   for ((i = 1; i <= N; i++)); do
