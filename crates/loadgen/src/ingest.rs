@@ -70,6 +70,40 @@ pub struct IngestArgs {
     /// Print the report as JSON only.
     #[arg(long)]
     pub json: bool,
+    /// Extra clients looping `GET --read-path` during the run (a read load
+    /// next to the writes; their latency is reported apart).
+    #[arg(long, default_value_t = 0)]
+    pub read_load: usize,
+    /// The list request of the read load.
+    #[arg(long, default_value = "/v1/leads?limit=50")]
+    pub read_path: String,
+}
+
+/// One read-load client: GET in a loop until the window ends.
+async fn reader(
+    client: reqwest::Client,
+    url: String,
+    key: String,
+    from: Instant,
+    until: Instant,
+) -> (Histogram<u64>, u64) {
+    let mut hist = stats::histogram();
+    let mut errors = 0u64;
+    while Instant::now() < until {
+        let t0 = Instant::now();
+        let ok = match client.get(&url).bearer_auth(&key).send().await {
+            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+            Err(_) => false,
+        };
+        if t0 >= from {
+            if ok {
+                stats::record(&mut hist, t0.elapsed());
+            } else {
+                errors += 1;
+            }
+        }
+    }
+    (hist, errors)
 }
 
 /// What one worker saw inside the measurement window.
@@ -280,6 +314,12 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
         tokio::time::sleep_until(measure_until.into()).await;
         CpuUsage::between(&before, &watch.snapshot(), t0.elapsed())
     });
+    let readers: Vec<_> = (0..a.read_load)
+        .map(|_| {
+            let url = format!("{}{}", a.base_url, a.read_path);
+            tokio::spawn(reader(sh.client.clone(), url, a.key.clone(), measure_from, measure_until))
+        })
+        .collect();
     let workers: Vec<_> = (0..a.concurrency).map(|_| tokio::spawn(worker(sh.clone()))).collect();
     let mut hist = stats::histogram();
     let (mut requests, mut accepted) = (0u64, 0u64);
@@ -301,6 +341,14 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
             *slot += v;
         }
     }
+    let mut read_hist = stats::histogram();
+    let mut read_errors = 0u64;
+    for r in readers {
+        let (h, e) = r.await.context("reader task")?;
+        read_hist.add(&h).context("merging histograms")?;
+        read_errors += e;
+    }
+    let reads = Summary::of(&read_hist);
     let cpu = cpu.await.context("cpu sampler")?;
     // The last slot only holds requests finishing exactly at the end.
     per_second.truncate(usize::try_from(a.duration_secs).unwrap_or(0));
@@ -325,6 +373,8 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
         "errors": errors,
         "item_errors": item_errors,
         "cpu": cpu.json(),
+        "read_load": {"clients": a.read_load, "path": a.read_path, "requests_per_sec": (reads.count as f64 / secs).round(),
+                      "latency": reads.json(), "errors": read_errors},
     });
     if a.json {
         println!("{report}");
@@ -347,6 +397,15 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
         println!("  latency {}", lat.line());
         println!("  errors {err_total}: requests {errors:?} items {item_errors:?}");
         println!("  cpu {}", cpu.line());
+        if a.read_load > 0 {
+            println!(
+                "  read load c={} {}: {:.0} requests/s, latency {}, errors {read_errors}",
+                a.read_load,
+                a.read_path,
+                reads.count as f64 / secs,
+                reads.line()
+            );
+        }
     }
     Ok(())
 }

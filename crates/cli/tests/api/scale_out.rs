@@ -198,3 +198,166 @@ async fn list_queries_fall_back_to_the_primary_when_the_replica_is_down() {
     let text = app.http.get(app.url("/metrics")).send().await.expect("scrape").text().await.expect("text");
     assert!(text.lines().any(|l| l.starts_with("leadex_db_replica_up") && l.ends_with(" 0")), "replica reported down");
 }
+
+/// The variables `scripts/scale-out.sh up` writes to `$STATE/env` (read
+/// through bash, which wrote them quoted).
+fn read_env(path: &std::path::Path) -> std::collections::HashMap<String, String> {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("set -a; source \"$1\"; env -0")
+        .arg("bash")
+        .arg(path)
+        .output()
+        .expect("bash runs");
+    String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn scale_out(state: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> bool {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/scale-out.sh");
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_leadex"));
+    let mut c = Command::new("bash");
+    c.arg(script).args(args).env("STATE", state).env("BIN", bin).env("DB", "leadex_scale_test");
+    c.env("API_BASE_PORT", "18700").env("N", "2").env("M", "2");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.status().is_ok_and(|s| s.success())
+}
+
+/// Tears the stack down however the test ends.
+struct Stack(std::path::PathBuf);
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = scale_out(&self.0, &["down"], &[]);
+    }
+}
+
+/// PgBouncer's `total_query_count` for the test database.
+async fn pgbouncer_queries(admin_url: &str) -> i64 {
+    let out =
+        tokio::process::Command::new("psql").args([admin_url, "-Atc", "SHOW STATS"]).output().await.expect("psql runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let cols: Vec<&str> = l.split('|').collect();
+            (cols.first() == Some(&"leadex_scale_test")).then(|| cols.get(2)?.parse().ok()).flatten()
+        })
+        .unwrap_or(0)
+}
+
+/// Issue 6 acceptance, with real processes (`scripts/scale-out.sh`): 2
+/// `serve` + 2 `work` on the primary, a streaming replica made with
+/// `pg_basebackup` behind PgBouncer, and Redis. Leads ingested through
+/// both API processes are scored, auctioned and closed; list queries run
+/// on the replica; the ingestion window is shared; with the replica killed
+/// the lists answer from the primary. Runs when `LEADEX_SCALE_OUT_TEST=1`
+/// (`.ci/run` sets it: it changes the machine's PostgreSQL setup).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_api_and_two_worker_processes_on_a_replica_behind_pgbouncer() {
+    if std::env::var("LEADEX_SCALE_OUT_TEST").as_deref() != Ok("1") {
+        eprintln!("skipped: set LEADEX_SCALE_OUT_TEST=1 (changes the local PostgreSQL setup)");
+        return;
+    }
+    let state = std::env::temp_dir().join("leadex-scale-test");
+    let _ = scale_out(&state, &["down"], &[]);
+    let limit = 30usize;
+    let limit_s = limit.to_string();
+    let env = [("LEADEX__LIMITS__DEFAULT_AUCTION_SECS", "10"), ("LEADEX__RATE_LIMITS__INGEST", limit_s.as_str())];
+    assert!(scale_out(&state, &["up"], &env), "scripts/scale-out.sh up");
+    let stack = Stack(state.clone());
+    let vars = read_env(&state.join("env"));
+    let apis: Vec<String> = vars["API_URLS"].split_whitespace().map(str::to_owned).collect();
+    assert_eq!(apis.len(), 2);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().expect("client");
+
+    // An operator key straight in the database, then a seller through the API.
+    let out = Command::new(env!("CARGO_BIN_EXE_leadex"))
+        .args(["--data-dir"])
+        .arg(state.join("admin"))
+        .args(["admin", "create-account", "--role", "admin", "--name", "ci", "--json"])
+        .env("LEADEX__DATABASE__URL", &vars["PRIMARY_URL"])
+        .env("LEADEX__PRIVACY__KEY", &vars["PRIVACY_KEY"])
+        .output()
+        .expect("leadex admin runs");
+    let admin: serde_json::Value = serde_json::from_slice(&out.stdout).expect("admin JSON");
+    let admin = admin["api_key"].as_str().expect("admin key").to_owned();
+    let seller: serde_json::Value = http
+        .post(format!("{}/v1/admin/accounts", apis[0]))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"role": "seller", "name": "scale seller"}))
+        .send()
+        .await
+        .expect("create seller")
+        .json()
+        .await
+        .expect("seller JSON");
+    let seller = seller["api_key"].as_str().expect("seller key").to_owned();
+    let catalog = leadex_domain::vertical::Catalog::new(leadex_domain::catalog::seed()).expect("catalog");
+    let vertical = catalog.get("solar.residential").expect("vertical");
+    let tag = format!("s{:x}", rand::random::<u32>());
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+    let mut lead = |seq: u64| leadex_core::synth::lead_body(vertical, seq, &tag, chrono::Utc::now(), &mut rng);
+
+    // 1. Ingest through both processes, then past the shared limit.
+    let mut ids = Vec::new();
+    let mut refused_by = std::collections::BTreeSet::new();
+    for i in 0..(limit as u64 + 10) {
+        let api = &apis[(i % 2) as usize];
+        let r = http.post(format!("{api}/v1/leads")).bearer_auth(&seller).json(&lead(i)).send().await.expect("post");
+        match r.status().as_u16() {
+            202 => ids.push(r.json::<serde_json::Value>().await.expect("JSON")["id"].as_str().expect("id").to_owned()),
+            429 => {
+                assert!(r.headers().contains_key("retry-after"));
+                assert_eq!(r.headers()["ratelimit-remaining"], "0");
+                refused_by.insert(api.clone());
+            }
+            s => panic!("unexpected {s} from {api}"),
+        }
+    }
+    assert_eq!(ids.len(), limit, "one window across both processes admits exactly the limit");
+    assert_eq!(refused_by.len(), 2, "both processes refuse once the shared window is full");
+
+    // 2. List queries go through PgBouncer to the replica, never the primary.
+    let before = pgbouncer_queries(&vars["PGBOUNCER_ADMIN_URL"]).await;
+    for i in 0..10 {
+        let r = http.get(format!("{}/v1/leads?vertical=solar", apis[i % 2])).bearer_auth(&seller).send().await;
+        assert_eq!(r.expect("list").status(), 200);
+    }
+    let after = pgbouncer_queries(&vars["PGBOUNCER_ADMIN_URL"]).await;
+    assert!(after - before >= 10, "list queries reach the replica through PgBouncer ({before} → {after})");
+    for api in &apis {
+        let text = http.get(format!("{api}/metrics")).send().await.expect("metrics").text().await.expect("text");
+        assert!(!text.contains("leadex_db_replica_fallbacks_total"), "{api} fell back to the primary");
+    }
+
+    // 3. The workers score, auction (10 s) and close every lead.
+    let mut open = ids.len();
+    for _ in 0..90 {
+        open = 0;
+        for id in &ids {
+            let r = http.get(format!("{}/v1/leads/{id}", apis[0])).bearer_auth(&seller).send().await.expect("get");
+            let v: serde_json::Value = r.json().await.expect("JSON");
+            if !matches!(v["status"].as_str(), Some("sold" | "unsold")) {
+                open += 1;
+            }
+        }
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(open, 0, "every auction closed");
+
+    // 4. Replica killed: lists keep answering from the primary.
+    assert!(scale_out(&state, &["kill-replica"], &[]), "kill-replica");
+    for i in 0..6 {
+        let r = http.get(format!("{}/v1/leads", apis[i % 2])).bearer_auth(&seller).send().await;
+        assert_eq!(r.expect("list after the replica died").status(), 200);
+    }
+    drop(stack);
+}
