@@ -227,6 +227,12 @@ impl RedisWindow {
         Ok(Self { conn, script: redis::Script::new(SCRIPT), prefix: prefix.into() })
     }
 
+    /// Round trip to Redis.
+    pub async fn ping(&self) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
+    }
+
     /// Checks (and on success records) one request for `key`.
     pub async fn check(&self, key: &str, limit: u32, window: Duration) -> redis::RedisResult<Decision> {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);

@@ -211,6 +211,7 @@ pub fn connect_handler<A: Adapter>(
     let ctx = Arc::new(ConnCtx { svc, io, cfg, caps: Caps::default() });
     move |socket: SocketRef<A>, TryData(auth): TryData<Handshake>| {
         let ctx = ctx.clone();
+        register_events(&ctx.svc, &socket);
         Box::pin(async move { on_connect(ctx, socket, auth.unwrap_or_default()).await })
     }
 }
@@ -271,8 +272,14 @@ async fn on_connect<A: Adapter>(ctx: Arc<ConnCtx<A>>, socket: SocketRef<A>, auth
         metrics::gauge!("leadex_ws_connections").decrement(1.0);
         metrics::counter!("leadex_ws_disconnects_total", "reason" => disconnect_reason(reason)).increment(1);
     });
-    let svc = ctx.svc.clone();
+}
 
+/// Registers the client → server events. Called synchronously from the
+/// connect handler: socketioxide sends the connect acknowledgement *before*
+/// it runs the (async) handler, so a client that emits right after
+/// `connect` would otherwise race the registration and lose its event
+/// (seen as a lost `subscribe` acknowledgement in the stalled-client test).
+fn register_events<A: Adapter>(svc: &Leadex, socket: &SocketRef<A>) {
     let s1 = svc.clone();
     socket.on("subscribe", move |socket: SocketRef<A>, TryData(req): TryData<Subscribe>, ack: AckSender<A>| {
         let svc = s1.clone();
@@ -346,7 +353,7 @@ async fn on_connect<A: Adapter>(ctx: Arc<ConnCtx<A>>, socket: SocketRef<A>, auth
         },
     );
 
-    let s3 = svc;
+    let s3 = svc.clone();
     socket.on("bid:place", move |socket: SocketRef<A>, TryData(req): TryData<PlaceBid>, ack: AckSender<A>| {
         let svc = s3.clone();
         async move {

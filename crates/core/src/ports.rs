@@ -39,6 +39,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Round trip to the primary.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Whether the read replica is serving list queries: `None` without a
+    /// replica, `Some(false)` while reads fall back to the primary.
+    fn replica_up(&self) -> Option<bool> {
+        None
+    }
+
     /// Inserts an account.
     async fn create_account(&self, account: &Account) -> Result<(), StoreError>;
     /// An account by id.

@@ -760,6 +760,13 @@ impl Store for SqlStore {
         with_pool!(self, write, |p| sqlx::query("SELECT 1").execute(p).await.map(|_| ()).map_err(map_err))
     }
 
+    fn replica_up(&self) -> Option<bool> {
+        match &self.db {
+            Db::Postgres { replica, .. } if replica.enabled => Some(replica.is_up()),
+            _ => None,
+        }
+    }
+
     async fn create_account(&self, a: &Account) -> Result<(), StoreError> {
         with_pool!(self, write, |p| {
             sqlx::query(

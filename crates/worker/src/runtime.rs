@@ -396,6 +396,9 @@ impl Worker {
             let me = self.clone();
             let mut stop = shutdown.clone();
             tokio::spawn(async move {
+                // (kind, status) pairs reported before: one that empties is
+                // set to 0, or a retried dead job would keep its alert firing.
+                let mut seen = std::collections::BTreeSet::<(String, String)>::new();
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(me.cfg.reap_interval) => {}
@@ -410,10 +413,17 @@ impl Worker {
                         metrics::gauge!("leadex_queue_oldest_ready_age_seconds").set(stats.oldest_ready_age_secs);
                         metrics::gauge!("leadex_queue_ready").set(stats.ready as f64);
                         metrics::gauge!("leadex_queue_scheduled").set(stats.scheduled as f64);
+                        let mut now = std::collections::BTreeSet::new();
                         for d in stats.depths {
+                            now.insert((d.kind.clone(), d.status.clone()));
                             metrics::gauge!("leadex_queue_depth", "kind" => d.kind, "status" => d.status)
                                 .set(d.count as f64);
                         }
+                        for (kind, status) in seen.difference(&now) {
+                            metrics::gauge!("leadex_queue_depth", "kind" => kind.clone(), "status" => status.clone())
+                                .set(0.0);
+                        }
+                        seen.extend(now);
                     }
                 }
             })

@@ -144,6 +144,9 @@ async fn without_redis_reads_pass_and_writes_are_refused() {
     assert!(r.header("retry-after").is_some());
     let text = app.http.get(app.url("/metrics")).send().await.expect("scrape").text().await.expect("text");
     assert!(text.lines().any(|l| l.starts_with("leadex_ratelimit_backend_errors_total") && !l.ends_with(" 0")));
+    let ready = app.get("/health/ready", None).await;
+    assert_eq!((ready.status, ready.body["status"].as_str()), (200, Some("degraded")), "{:?}", ready.body);
+    assert_eq!(ready.body["checks"]["redis"], "unavailable (writes refused)");
 }
 
 /// The Redis script's window at its boundary: exactly the limit inside
@@ -197,6 +200,9 @@ async fn list_queries_fall_back_to_the_primary_when_the_replica_is_down() {
     assert_eq!(mine.body["items"][0]["id"], lead.body["id"]);
     let text = app.http.get(app.url("/metrics")).send().await.expect("scrape").text().await.expect("text");
     assert!(text.lines().any(|l| l.starts_with("leadex_db_replica_up") && l.ends_with(" 0")), "replica reported down");
+    let ready = app.get("/health/ready", None).await;
+    assert_eq!((ready.status, ready.body["status"].as_str()), (200, Some("degraded")), "{:?}", ready.body);
+    assert_eq!(ready.body["checks"]["replica"], "down (lists on the primary)");
 }
 
 /// The variables `scripts/scale-out.sh up` writes to `$STATE/env` (read
