@@ -169,25 +169,20 @@ macro_rules! with_pool {
         match &$self.db {
             Db::Sqlite { read: $pool, .. } => $body,
             Db::Postgres { read, write, replica } => {
-                let first = if replica.is_up() {
-                    let $pool = read;
-                    Some($body)
-                } else {
-                    None
+                let on_replica = replica.enabled && replica.is_up();
+                let first = {
+                    let $pool = if on_replica { read } else { write };
+                    $body
                 };
                 match first {
-                    Some(Err(StoreError::Unavailable(e))) if replica.enabled => {
+                    Err(StoreError::Unavailable(e)) if on_replica => {
                         tracing::debug!(error = %e, "replica read failed; retrying on the primary");
                         metrics::counter!("leadex_db_replica_fallbacks_total").increment(1);
                         replica.set(false);
                         let $pool = write;
                         $body
                     }
-                    Some(r) => r,
-                    None => {
-                        let $pool = write;
-                        $body
-                    }
+                    r => r,
                 }
             }
         }

@@ -9,10 +9,6 @@ use leadex_store::testing::{Engine, TestDb};
 use leadex_testkit::spawn_app;
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
 struct Server(Child);
 
 impl Drop for Server {
@@ -80,7 +76,7 @@ async fn accepted_leads_survive_kill_9(engine: Engine) {
     let created: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
     let key = created["api_key"].as_str().expect("api_key").to_owned();
 
-    let port = free_port();
+    let port = crate::free_port();
     let server = start(&dir, &env, port).await;
     // Bodies come from a throwaway in-process app (same catalogue).
     let factory = spawn_app().await;
@@ -126,7 +122,7 @@ async fn accepted_leads_survive_kill_9(engine: Engine) {
 
     eprintln!("{} leads accepted before kill -9", ids.len());
     // Restart on the same data and check every accepted lead and its job.
-    let port = free_port();
+    let port = crate::free_port();
     let _server = start(&dir, &env, port).await;
     for id in &ids {
         let r = client

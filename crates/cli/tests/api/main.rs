@@ -16,6 +16,11 @@ macro_rules! on_both_engines {
     };
 }
 
+/// A loopback port nothing listens on right now (for child processes).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
 mod accounts;
 mod asks;
 mod concurrency;

@@ -147,10 +147,6 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
 async fn wait_ready(port: u16) {
     let client = reqwest::Client::new();
     for _ in 0..300 {
@@ -192,7 +188,7 @@ async fn a_client_on_one_process_hears_events_caused_on_another_through_redis() 
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let seller: Value = serde_json::from_slice(&out.stdout).expect("json");
     let seller = seller["api_key"].as_str().expect("key").to_owned();
-    let (pa, pb) = (free_port(), free_port());
+    let (pa, pb) = (crate::free_port(), crate::free_port());
     let _a = Proc(cmd(&["serve", "--bind", &format!("127.0.0.1:{pa}")]).stdout(Stdio::null()).spawn().expect("A"));
     let _b = Proc(cmd(&["run", "--bind", &format!("127.0.0.1:{pb}")]).stdout(Stdio::null()).spawn().expect("B"));
     wait_ready(pa).await;

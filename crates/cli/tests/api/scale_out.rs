@@ -60,10 +60,6 @@ async fn ingestion_has_its_own_group_per_key() {
     assert_eq!(app.get("/v1/me", Some(&seller)).await.status, 200);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
 /// A private Redis this test may kill.
 struct RedisProc(Child);
 
@@ -100,7 +96,7 @@ impl Drop for RedisProc {
 /// to either count against the same key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_share_one_window_through_redis() {
-    let port = free_port();
+    let port = crate::free_port();
     let _redis = RedisProc::start(port).await;
     let url = format!("redis://127.0.0.1:{port}");
     let a = app_with(|s| {
@@ -130,7 +126,7 @@ async fn two_processes_share_one_window_through_redis() {
 /// `rate_limiter_unavailable` (fail closed), and the metric counts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_redis_reads_pass_and_writes_are_refused() {
-    let port = free_port();
+    let port = crate::free_port();
     let mut redis = RedisProc::start(port).await;
     let app = app_with(|s| s.redis.url = Secret::new(format!("redis://127.0.0.1:{port}"))).await;
     let seller = app.seller().await;
@@ -154,7 +150,7 @@ async fn without_redis_reads_pass_and_writes_are_refused() {
 #[tokio::test]
 async fn redis_window_admits_exactly_the_limit_across_the_boundary() {
     use leadex_api::ratelimit::RedisWindow;
-    let port = free_port();
+    let port = crate::free_port();
     let _redis = RedisProc::start(port).await;
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("url");
     let w = RedisWindow::connect(client, "t:").await.expect("connect");
