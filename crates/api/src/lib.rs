@@ -133,7 +133,7 @@ pub fn router_with<A: socketioxide::adapter::Adapter>(
     metrics: Option<MetricsRender>,
     sockets: socketioxide::layer::SocketIoLayer<A>,
 ) -> Router {
-    use routes::{accounts, asks, health, jobs, leads, market, verticals};
+    use routes::{accounts, asks, health, jobs, leads, market, nft, verticals};
     let ctx = Arc::new(Ctx {
         in_flight: Arc::new(Semaphore::new(state.http.max_in_flight)),
         timeout: state.http.request_timeout,
@@ -182,6 +182,10 @@ pub fn router_with<A: socketioxide::adapter::Adapter>(
         .route("/v1/leads/{id}/jobs", get(leads::jobs))
         .route("/v1/asks", get(asks::list).post(asks::create))
         .route("/v1/asks/{id}", get(asks::get).patch(asks::update).delete(asks::delete))
+        .route("/v1/nft/{token_id}", get(nft::metadata))
+        .route("/v1/leads/{id}/nft", get(nft::of_lead))
+        .route("/v1/me/wallet", get(nft::mine).post(nft::link))
+        .route("/v1/me/wallet/challenge", post(nft::challenge))
         .route("/v1/verticals", get(verticals::tree))
         .route("/v1/verticals/{slug}", get(verticals::get));
     if let Some(render) = metrics {

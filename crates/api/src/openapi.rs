@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::dto;
 use crate::problem::Problem;
-use crate::routes::{accounts, asks, health, jobs, leads, market, verticals};
+use crate::routes::{accounts, asks, health, jobs, leads, market, nft, verticals};
 
 struct SecurityAddon;
 
@@ -42,6 +42,7 @@ impl utoipa::Modify for SecurityAddon {
         leads::submit, leads::submit_batch, leads::list, leads::list_mine, leads::get, leads::pii, leads::jobs,
         asks::create, asks::list, asks::list_mine, asks::get, asks::update, asks::delete,
         verticals::tree, verticals::get, verticals::announce,
+        nft::metadata, nft::of_lead, nft::challenge, nft::link, nft::mine,
         jobs::list, jobs::get, jobs::retry, jobs::delete, jobs::stats,
         market::vault, market::entries, market::credit, market::place_bid, market::withdraw_bid, market::my_bids,
         market::auction, market::buy, market::buy_now_list, market::purchases, market::create_rule, market::list_rules,

@@ -78,8 +78,37 @@ pub struct ChainSettings {
     pub mode: String,
     /// JSON-RPC endpoint for `rpc`.
     pub rpc_url: String,
-    /// Hot-wallet keys or mnemonic.
+    /// Chain id of the embedded chain (an existing journal keeps its own).
+    pub chain_id: u64,
+    /// Hot-wallet private keys, comma-separated (`0x…`); empty: derived
+    /// from `mnemonic`.
     pub wallets: Secret,
+    /// BIP-39 mnemonic: index 0 owns the contracts, 1..=wallet_count are
+    /// the hot wallets. Empty: the well-known development mnemonic
+    /// (refused for `rpc` unless the chain id is anvil's 31337).
+    pub mnemonic: Secret,
+    /// Hot wallets derived from the mnemonic.
+    pub wallet_count: u32,
+    /// Owner of tokens whose buyer linked no wallet (empty: the contract owner).
+    pub custody_address: String,
+    /// Confirmations before a transaction counts.
+    pub confirmations: u64,
+    /// A partial mint batch goes out after this long.
+    pub flush_ms: u64,
+    /// Batcher/tracker tick.
+    pub poll_ms: u64,
+    /// Unmined for this long: replaced with bumped fees.
+    pub stuck_secs: u64,
+    /// Fee bump of a replacement, percent (nodes need ≥ 10).
+    pub fee_bump_pct: u32,
+    /// Base fee above which sending pauses, gwei (0: none).
+    pub gas_ceiling_gwei: u64,
+    /// `tokenURI` prefix; empty: `http://<server.bind>/v1/nft/`.
+    pub base_uri: String,
+    /// Per-request timeout of the JSON-RPC client, ms.
+    pub rpc_timeout_ms: u64,
+    /// `domain` of wallet-linking (EIP-4361) messages; empty: `server.bind`.
+    pub siwe_domain: String,
 }
 
 /// `[privacy]`.
@@ -200,6 +229,18 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// What wallet-linking (EIP-4361) messages name.
+    pub fn siwe(&self) -> leadex_core::service::wallet::SiweConfig {
+        let domain =
+            if self.chain.siwe_domain.is_empty() { self.server.bind.clone() } else { self.chain.siwe_domain.clone() };
+        leadex_core::service::wallet::SiweConfig {
+            uri: format!("http://{domain}"),
+            domain,
+            chain_id: self.chain.chain_id,
+            ..Default::default()
+        }
+    }
+
     /// Loads defaults, then `file`, then the environment; CLI overrides
     /// (`--bind`, `--data-dir`) are applied by the caller afterwards.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
@@ -231,6 +272,23 @@ impl Settings {
         }
         if !["embedded", "rpc", "off"].contains(&self.chain.mode.as_str()) {
             bail!("chain.mode must be embedded, rpc or off");
+        }
+        let c = &self.chain;
+        if c.chain_id == 0 {
+            bail!("chain.chain_id must be ≥ 1 (for rpc: the node's chain id)");
+        }
+        if c.mode == "rpc" && !(c.rpc_url.starts_with("http://") || c.rpc_url.starts_with("https://")) {
+            bail!("chain.rpc_url must be an http(s) URL when chain.mode = \"rpc\"");
+        }
+        if c.mode != "off" && c.wallets.expose().trim().is_empty() && !(1..=64).contains(&c.wallet_count) {
+            bail!("chain.wallet_count must be 1–64");
+        }
+        if c.mode != "off" && (c.confirmations == 0 || c.poll_ms == 0 || c.fee_bump_pct < 10) {
+            bail!("chain.confirmations and chain.poll_ms must be ≥ 1 and chain.fee_bump_pct ≥ 10");
+        }
+        let custody_ok = c.custody_address.starts_with("0x") && c.custody_address.len() == 42;
+        if !c.custody_address.is_empty() && !custody_ok {
+            bail!("chain.custody_address must be a 0x-prefixed 20-byte address");
         }
         if self.limits.default_daily_cap == 0 || self.limits.max_batch == 0 || self.limits.max_batch > 5_000 {
             bail!("limits.default_daily_cap must be ≥ 1 and limits.max_batch 1–5000");

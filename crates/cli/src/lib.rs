@@ -2,6 +2,7 @@
 //! integration tests build the application the same way: configuration →
 //! telemetry → adapters chosen once → services → servers.
 
+mod chain;
 pub mod config;
 pub mod demo;
 pub mod telemetry;
@@ -100,9 +101,10 @@ pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<
         default_daily_cap: settings.limits.default_daily_cap,
         max_batch: settings.limits.max_batch,
         default_auction_secs: settings.limits.default_auction_secs,
+        siwe: settings.siwe(),
         ..ServiceConfig::default()
     };
-    let svc = Leadex::start(store.clone(), store.clone(), store.clone(), cipher, clock, config)
+    let svc = Leadex::start(store.clone(), store.clone(), store.clone(), store.clone(), cipher, clock, config)
         .await
         .map_err(|e| anyhow::anyhow!("starting services: {e}"))?;
     let limiter = rate_limiter(&settings).await?;

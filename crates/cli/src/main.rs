@@ -98,6 +98,11 @@ async fn run(app: &App, api: bool, work: bool, extra: Option<tokio::task::JoinHa
     let metrics = telemetry::init_metrics();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = work.then(|| tokio::spawn(app.worker().run(stop_rx.clone())));
+    // The chain service runs beside the worker that feeds it.
+    let chain = match work {
+        true => app.chain_service().await?.map(|c| tokio::spawn(c.run(stop_rx.clone()))),
+        false => None,
+    };
     let result = if api {
         let listener =
             listen(&app.settings.server.bind).with_context(|| format!("binding {}", app.settings.server.bind))?;
@@ -128,6 +133,9 @@ async fn run(app: &App, api: bool, work: bool, extra: Option<tokio::task::JoinHa
     }
     if let Some(w) = worker {
         let _ = w.await;
+    }
+    if let Some(c) = chain {
+        let _ = c.await;
     }
     app.store.close().await;
     result

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod market;
 pub mod model;
+pub mod nft;
 pub mod ports;
 pub mod service;
 pub mod synth;

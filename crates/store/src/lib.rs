@@ -412,6 +412,15 @@ impl SqlStore {
     pub async fn scalar_i64(&self, sql: &'static str) -> Result<i64, StoreError> {
         with_pool!(self, write, |p| sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.map_err(map_err))
     }
+
+    /// Ids of every lead in `status` (operator tools and tests).
+    pub async fn lead_ids_with_status(&self, status: &str) -> Result<Vec<Uuid>, StoreError> {
+        with_pool!(self, write, |p| sqlx::query_scalar::<_, Uuid>("SELECT id FROM leads WHERE status = $1 ORDER BY id")
+            .bind(status)
+            .fetch_all(p)
+            .await
+            .map_err(map_err))
+    }
 }
 
 /// Checkpoints the WAL from its own connection, passively every 250 ms
@@ -1300,4 +1309,5 @@ impl Store for SqlStore {
 
 mod ingest;
 mod market;
+mod nft;
 mod queue;

@@ -265,18 +265,15 @@ impl JobHandler for AuctionClosing {
     }
 }
 
-/// `mint_nft`: mints the sold lead's NFT to its buyer.
-///
-/// Until the chain issue lands this only records that it ran (the job is
-/// marked done); no token exists yet.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MintNft;
+/// `mint_nft`: records the sold lead's token for the chain service's
+/// batcher, which mints it to the buyer in a `mintBatch` (leadex-chain).
+#[derive(Clone, Debug)]
+pub struct MintNft(pub Leadex);
 
 #[async_trait]
 impl JobHandler for MintNft {
     async fn run(&self, _ctx: &JobContext, job: &JobRecord) -> Result<(), JobError> {
-        let id = lead_id(job)?;
-        tracing::info!(lead_id = %id, "mint_nft ran (minting arrives with the chain issue)");
+        self.0.queue_mint(lead_id(job)?).await?;
         Ok(())
     }
 }
@@ -300,7 +297,7 @@ pub fn pipeline(worker: crate::Worker, svc: &Leadex, external: Option<ExternalSc
         .handle(AUTO_BID, AutoBid(svc.clone()))
         .handle(MATCH_BOUNTIES, MatchBounties(svc.clone()))
         .handle(EXPIRE_LISTING, ExpireListing(svc.clone()))
-        .handle(MINT_NFT, MintNft)
+        .handle(MINT_NFT, MintNft(svc.clone()))
         .handle(AUCTION_CLOSING, AuctionClosing(svc.clone()))
         .handle(NOOP, Noop)
 }

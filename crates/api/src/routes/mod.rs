@@ -6,4 +6,5 @@ pub mod health;
 pub mod jobs;
 pub mod leads;
 pub mod market;
+pub mod nft;
 pub mod verticals;

@@ -23,6 +23,7 @@ fn free_port() -> u16 {
 
 mod accounts;
 mod asks;
+mod chain;
 mod concurrency;
 mod crash;
 mod errors;

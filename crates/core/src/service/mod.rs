@@ -7,6 +7,8 @@ mod events;
 mod jobs;
 mod leads;
 pub mod market;
+pub mod nft;
+pub mod wallet;
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use crate::clock::Clock;
 use crate::crypto::PiiCipher;
 use crate::error::AppError;
 use crate::market::Market;
+use crate::nft::NftStore;
 use crate::ports::{JobQueue, Store};
 
 pub use leads::{
@@ -41,6 +44,7 @@ pub struct ServiceConfig {
     pub buy_now_bps: i64,
     /// Days within which a shared contact makes a lead a duplicate.
     pub duplicate_window_days: i64,
+    pub siwe: wallet::SiweConfig,
 }
 
 impl Default for ServiceConfig {
@@ -52,6 +56,7 @@ impl Default for ServiceConfig {
             fallback_reserve: Money::from_micros(10_000_000),
             buy_now_bps: 12_000,
             duplicate_window_days: 30,
+            siwe: wallet::SiweConfig::default(),
         }
     }
 }
@@ -62,6 +67,7 @@ pub struct Leadex {
     store: Arc<dyn Store>,
     queue: Arc<dyn JobQueue>,
     market: Arc<dyn Market>,
+    nft: Arc<dyn NftStore>,
     jobs_notify: Arc<tokio::sync::Notify>,
     events: Arc<crate::events::EventHub>,
     catalog: Arc<Catalog>,
@@ -82,6 +88,7 @@ impl Leadex {
         store: Arc<dyn Store>,
         queue: Arc<dyn JobQueue>,
         market: Arc<dyn Market>,
+        nft: Arc<dyn NftStore>,
         cipher: PiiCipher,
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
@@ -96,6 +103,7 @@ impl Leadex {
             store,
             queue,
             market,
+            nft,
             jobs_notify: Arc::new(tokio::sync::Notify::new()),
             events: Arc::new(crate::events::EventHub::default()),
             catalog: Arc::new(catalog),
@@ -122,6 +130,10 @@ impl Leadex {
     }
 
     /// The job queue.
+    pub fn nft(&self) -> &Arc<dyn NftStore> {
+        &self.nft
+    }
+
     pub fn queue(&self) -> &Arc<dyn JobQueue> {
         &self.queue
     }

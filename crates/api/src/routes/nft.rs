@@ -1,0 +1,80 @@
+//! Lead NFT metadata (SPEC §14): what `LeadNFT.tokenURI` points at. Public:
+//! wallets and marketplaces fetch it without a key. No PII, no price.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::Value;
+
+use leadex_domain::account::Scope;
+
+use crate::extract::{Auth, JsonBody};
+use crate::problem::{ApiResult, Problem};
+use crate::state::AppState;
+
+/// ERC-721 metadata JSON of a token (decimal id as `tokenURI` prints it,
+/// or `0x` hex).
+#[utoipa::path(get, path = "/v1/nft/{token_id}", tag = "nft", params(("token_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn metadata(State(st): State<AppState>, Path(token_id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(st.svc.nft_metadata(&token_id).await?))
+}
+
+/// A lead's token: id, status (`queued`, `sending`, `minted`), owner and
+/// metadata URL; 404 until the lead is sold and its `mint_nft` job ran.
+#[utoipa::path(get, path = "/v1/leads/{id}/nft", tag = "nft", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn of_lead(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(st.svc.lead_token(&id).await?))
+}
+
+/// Body of `POST /v1/me/wallet/challenge`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    /// The wallet to link (`0x` + 40 hex).
+    pub address: String,
+}
+
+/// Body of `POST /v1/me/wallet`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// The EIP-4361 message exactly as issued.
+    pub message: String,
+    /// Its `personal_sign` signature (`0x` + 130 hex).
+    pub signature: String,
+}
+
+/// An EIP-4361 message to sign with the wallet to link (single use,
+/// expires in 10 minutes).
+#[utoipa::path(post, path = "/v1/me/wallet/challenge", tag = "nft", request_body = ChallengeRequest,
+    responses((status = 200, body = Object), (status = 422, body = Problem)), security(("api_key" = [])))]
+pub async fn challenge(
+    State(st): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<ChallengeRequest>,
+) -> ApiResult<Json<Value>> {
+    let p = auth.require(Scope::VaultWrite)?;
+    Ok(Json(st.svc.wallet_challenge(p, &req.address).await?))
+}
+
+/// Links the wallet that signed a challenge; tokens of later purchases
+/// are minted to it.
+#[utoipa::path(post, path = "/v1/me/wallet", tag = "nft", request_body = LinkRequest,
+    responses((status = 200, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("api_key" = [])))]
+pub async fn link(
+    State(st): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<LinkRequest>,
+) -> ApiResult<Json<Value>> {
+    let p = auth.require(Scope::VaultWrite)?;
+    Ok(Json(st.svc.link_wallet(p, &req.message, &req.signature).await?))
+}
+
+/// The caller's linked wallet (`address` null when none).
+#[utoipa::path(get, path = "/v1/me/wallet", tag = "nft", responses((status = 200, body = Object)),
+    security(("api_key" = [])))]
+pub async fn mine(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+    Ok(Json(st.svc.my_wallet(&auth.0).await?))
+}

@@ -1,0 +1,581 @@
+//! The chain service: deploys (or finds) the contracts, batches `mint_nft`
+//! work into `mintBatch` transactions across the wallet pool, and tracks
+//! every sent transaction to its confirmation — rebroadcasting, replacing
+//! stuck ones with bumped fees, and dropping those whose nonce went to
+//! another transaction (their mints queue again).
+//!
+//! Exactly-once minting rests on three facts: a mint leaves `queued` only
+//! in the transaction that records the `chain_txs` row carrying it; it
+//! returns to `queued` only when that row is dropped or reverted; and a
+//! queued mint that was tried before is checked on chain (`exists`) before
+//! it goes into a new batch, so a token is never minted twice (the contract
+//! would revert the whole batch).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256};
+use alloy::sol_types::SolCall;
+use chrono::Utc;
+use leadex_core::events::{Event, EventHub, account_room, lead_room};
+use leadex_core::nft::{ChainTx, Mint, NewChainTx, NftStore, TxOutcome, TxReplacement};
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::contracts::{self, Deployment, LeadNFT};
+use crate::fees::{Fees, GasOracle, GasPolicy, Quote};
+use crate::wallet::{HotWallet, SignedTx, TxRequest, WalletPool};
+use crate::{Chain, ChainError};
+
+/// Settings of the chain service.
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    /// Blocks on top of a receipt's block before it counts (1 = mined).
+    pub confirmations: u64,
+    /// Largest `mintBatch`.
+    pub batch_max: usize,
+    /// A smaller batch goes out once its oldest mint waited this long.
+    pub flush_after: Duration,
+    /// Tracker and batcher tick.
+    pub poll: Duration,
+    /// A pending transaction unmined for this long is replaced with
+    /// bumped fees.
+    pub stuck_after: Duration,
+    /// Fee bump of a replacement, percent.
+    pub fee_bump_pct: u32,
+    /// Owner of tokens whose buyer linked no wallet.
+    pub custody: Address,
+    /// Gas oracle policy.
+    pub gas: GasPolicy,
+    /// `tokenURI` prefix (`…/v1/nft/`).
+    pub base_uri: String,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig {
+            confirmations: 1,
+            batch_max: contracts::MAX_MINT_BATCH,
+            flush_after: Duration::from_secs(2),
+            poll: Duration::from_millis(200),
+            stuck_after: Duration::from_secs(30),
+            fee_bump_pct: 25,
+            custody: Address::ZERO,
+            gas: GasPolicy::default(),
+            base_uri: "http://127.0.0.1:8080/v1/nft/".into(),
+        }
+    }
+}
+
+/// The running chain side of leadex.
+#[derive(Clone, Debug)]
+pub struct ChainService {
+    chain: Arc<dyn Chain>,
+    chain_id: u64,
+    wallets: Arc<WalletPool>,
+    oracle: GasOracle,
+    store: Arc<dyn NftStore>,
+    events: Arc<EventHub>,
+    deployment: Deployment,
+    config: ChainConfig,
+}
+
+fn store_err(e: leadex_core::StoreError) -> ChainError {
+    ChainError::Other(format!("store: {e}"))
+}
+
+/// Waits for a transaction's receipt (deployment and setup only).
+async fn wait_receipt(chain: &dyn Chain, hash: B256) -> Result<crate::TxReceipt, ChainError> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(r) = chain.receipt(hash).await? {
+            return Ok(r);
+        }
+        if Instant::now() > deadline {
+            return Err(ChainError::Other(format!("no receipt for {hash} after 60 s")));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends one setup transaction from `wallet` and waits for it to succeed.
+async fn send_and_wait(
+    chain: &dyn Chain,
+    oracle: &GasOracle,
+    chain_id: u64,
+    wallet: &HotWallet,
+    req: TxRequest,
+) -> Result<crate::TxReceipt, ChainError> {
+    let fees = match oracle.quote().await? {
+        Quote::Send(f) => f,
+        Quote::Paused { base_fee } => {
+            return Err(ChainError::Other(format!("base fee {base_fee} wei is above the ceiling")));
+        }
+    };
+    let lease = wallet.lease(chain).await?;
+    let signed = lease.sign(chain_id, &req, fees)?;
+    match chain.send_raw(&signed.raw).await {
+        Ok(_) => lease.advance(),
+        Err(e) => {
+            lease.resync();
+            return Err(e);
+        }
+    }
+    let r = wait_receipt(chain, signed.hash).await?;
+    if !r.success {
+        return Err(ChainError::Other(format!("setup transaction {} reverted", signed.hash)));
+    }
+    Ok(r)
+}
+
+/// Deploys `TestUSDC`, `LeadNFT` and `Escrow` from `owner` and authorises
+/// every hot wallet as minter and escrow operator.
+pub async fn deploy(
+    chain: &dyn Chain,
+    oracle: &GasOracle,
+    owner: &HotWallet,
+    wallets: &WalletPool,
+    base_uri: &str,
+    royalty_receiver: Address,
+) -> Result<Deployment, ChainError> {
+    let chain_id = chain.chain_id().await?;
+    let create = |input: Bytes| TxRequest { to: None, input, gas_limit: 6_000_000, value: U256::ZERO };
+    let addr = |r: crate::TxReceipt| r.contract_address.ok_or_else(|| ChainError::Other("no contract address".into()));
+    let usdc = addr(send_and_wait(chain, oracle, chain_id, owner, create(contracts::test_usdc_init()?)).await?)?;
+    let nft = addr(
+        send_and_wait(
+            chain,
+            oracle,
+            chain_id,
+            owner,
+            create(contracts::lead_nft_init(owner.address(), base_uri, royalty_receiver, 250)?),
+        )
+        .await?,
+    )?;
+    let escrow = addr(
+        send_and_wait(chain, oracle, chain_id, owner, create(contracts::escrow_init(owner.address(), usdc)?)).await?,
+    )?;
+    for w in wallets.wallets() {
+        let call = |to: Address, input: Vec<u8>| TxRequest {
+            to: Some(to),
+            input: input.into(),
+            gas_limit: 100_000,
+            value: U256::ZERO,
+        };
+        let minter = LeadNFT::setMinterCall { account: w.address(), allowed: true }.abi_encode();
+        send_and_wait(chain, oracle, chain_id, owner, call(nft, minter)).await?;
+        let operator = contracts::Escrow::setOperatorCall { account: w.address(), allowed: true }.abi_encode();
+        send_and_wait(chain, oracle, chain_id, owner, call(escrow, operator)).await?;
+    }
+    tracing::info!(%nft, %escrow, %usdc, wallets = wallets.wallets().len(), "contracts deployed");
+    Ok(Deployment { nft, escrow, usdc })
+}
+
+fn meta_key(chain_id: u64) -> String {
+    format!("deployment:{chain_id}")
+}
+
+impl ChainService {
+    /// Starts the service: finds the deployment recorded for this chain
+    /// (or deploys one from `owner`), and checks its code is there.
+    pub async fn start(
+        chain: Arc<dyn Chain>,
+        owner: &HotWallet,
+        wallets: Arc<WalletPool>,
+        store: Arc<dyn NftStore>,
+        events: Arc<EventHub>,
+        config: ChainConfig,
+    ) -> Result<Self, ChainError> {
+        let chain_id = chain.chain_id().await?;
+        let oracle = GasOracle::new(chain.clone(), config.gas.clone());
+        let key = meta_key(chain_id);
+        let known = store.chain_meta(&key).await.map_err(store_err)?;
+        let known: Option<Deployment> = known.and_then(|s| serde_json::from_str(&s).ok());
+        let deployment = match known {
+            Some(d) if chain.has_code(d.nft).await? && chain.has_code(d.escrow).await? => d,
+            _ => {
+                let d = deploy(chain.as_ref(), &oracle, owner, &wallets, &config.base_uri, config.custody).await?;
+                let v = serde_json::to_string(&d).map_err(|e| ChainError::Other(e.to_string()))?;
+                store.set_chain_meta(&key, &v).await.map_err(store_err)?;
+                d
+            }
+        };
+        Ok(ChainService { chain, chain_id, wallets, oracle, store, events, deployment, config })
+    }
+
+    /// The contracts.
+    pub fn deployment(&self) -> Deployment {
+        self.deployment
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> &Arc<dyn Chain> {
+        &self.chain
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The wallet pool.
+    pub fn wallets(&self) -> &Arc<WalletPool> {
+        &self.wallets
+    }
+
+    /// Whether `token` exists on chain, and its owner.
+    pub async fn owner_of(&self, token: U256) -> Result<Option<Address>, ChainError> {
+        let exists =
+            self.chain.call(self.deployment.nft, LeadNFT::existsCall { tokenId: token }.abi_encode().into()).await?;
+        let exists =
+            LeadNFT::existsCall::abi_decode_returns(&exists).map_err(|e| ChainError::Other(format!("exists: {e}")))?;
+        if !exists {
+            return Ok(None);
+        }
+        let owner =
+            self.chain.call(self.deployment.nft, LeadNFT::ownerOfCall { id: token }.abi_encode().into()).await?;
+        let owner =
+            LeadNFT::ownerOfCall::abi_decode_returns(&owner).map_err(|e| ChainError::Other(format!("ownerOf: {e}")))?;
+        Ok(Some(owner))
+    }
+
+    /// Runs the batcher and the tracker until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(chain_id = self.chain_id, nft = %self.deployment.nft, "chain service started");
+        let mut first_waiting: Option<Instant> = None;
+        let mut last_balances = Instant::now() - Duration::from_secs(3600);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Err(e) = self.track().await {
+                tracing::warn!(error = %e, "chain tracker round failed");
+            }
+            match self.batch_round(&mut first_waiting).await {
+                Ok(()) => {}
+                Err(e) => tracing::warn!(error = %e, "mint batch round failed"),
+            }
+            if last_balances.elapsed() > Duration::from_secs(15) {
+                last_balances = Instant::now();
+                self.report_balances().await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("chain service stopped");
+    }
+
+    async fn report_balances(&self) {
+        for w in self.wallets.wallets() {
+            if let Ok(b) = self.chain.balance(w.address()).await {
+                let wei: u128 = b.try_into().unwrap_or(u128::MAX);
+                metrics::gauge!("leadex_chain_wallet_balance_wei", "wallet" => w.address().to_string()).set(wei as f64);
+            }
+        }
+    }
+
+    /// One batcher round: full batches go at once, a partial one after
+    /// `flush_after`; batches run concurrently, one per wallet.
+    pub async fn batch_round(&self, first_waiting: &mut Option<Instant>) -> Result<(), ChainError> {
+        let n_wallets = self.wallets.wallets().len();
+        let custody = self.config.custody.to_string();
+        let queued = self.store.next_mints(self.config.batch_max * n_wallets, &custody).await.map_err(store_err)?;
+        let backlog = self.store.mint_counts().await.map_err(store_err)?;
+        let waiting: u64 =
+            backlog.iter().filter(|(s, _)| *s != leadex_core::nft::MintStatus::Minted).map(|(_, n)| n).sum();
+        metrics::gauge!("leadex_nft_mint_backlog").set(waiting as f64);
+        if queued.is_empty() {
+            *first_waiting = None;
+            return Ok(());
+        }
+        let since = *first_waiting.get_or_insert_with(Instant::now);
+        let mut chunks: Vec<Vec<Mint>> = queued.chunks(self.config.batch_max).map(<[Mint]>::to_vec).collect();
+        if chunks.last().is_some_and(|c| c.len() < self.config.batch_max) && since.elapsed() < self.config.flush_after {
+            chunks.pop();
+        }
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        *first_waiting = None;
+        let sends = chunks.into_iter().map(|c| {
+            let wallet = self.wallets.pick();
+            async move { self.send_batch(&wallet, c).await }
+        });
+        for r in futures::future::join_all(sends).await {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "mint batch not sent");
+            }
+        }
+        Ok(())
+    }
+
+    /// Mints that were tried before and already exist on chain are adopted
+    /// (marked minted); the rest are returned.
+    async fn weed_out_existing(&self, mints: Vec<Mint>) -> Result<Vec<Mint>, ChainError> {
+        let mut fresh = Vec::with_capacity(mints.len());
+        let mut adopted = Vec::new();
+        for m in mints {
+            if m.attempts > 0 {
+                let token = token_of(&m)?;
+                if let Some(owner) = self.owner_of(token).await? {
+                    adopted.push((m.lead_id, owner.to_string()));
+                    continue;
+                }
+            }
+            fresh.push(m);
+        }
+        if !adopted.is_empty() {
+            tracing::info!(count = adopted.len(), "adopting tokens already on chain");
+            self.store.adopt_minted(&adopted, Utc::now()).await.map_err(store_err)?;
+        }
+        Ok(fresh)
+    }
+
+    async fn quote(&self) -> Result<Option<Fees>, ChainError> {
+        match self.oracle.quote().await? {
+            Quote::Send(f) => Ok(Some(f)),
+            Quote::Paused { base_fee } => {
+                tracing::warn!(base_fee, ceiling = self.config.gas.ceiling, "gas above the ceiling: sending paused");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Signs, records and sends one `mintBatch`.
+    async fn send_batch(&self, wallet: &HotWallet, mints: Vec<Mint>) -> Result<(), ChainError> {
+        let mints = self.weed_out_existing(mints).await?;
+        if mints.is_empty() {
+            return Ok(());
+        }
+        let Some(fees) = self.quote().await? else { return Ok(()) };
+        let mut requests = Vec::with_capacity(mints.len());
+        let mut leads = Vec::with_capacity(mints.len());
+        let mut correlation_ids = Vec::with_capacity(mints.len());
+        for m in &mints {
+            let recipient = m.recipient.clone().unwrap_or_else(|| self.config.custody.to_string());
+            let to: Address = recipient.parse().map_err(|_| ChainError::Other(format!("bad recipient {recipient}")))?;
+            requests.push(LeadNFT::MintRequest {
+                leadId: FixedBytes::<16>::from(*m.lead_id.as_uuid().as_bytes()),
+                to,
+                verticalId: m.vertical_number,
+                score: m.score.min(10_000),
+                priceMicros: m.price_micros.max(0) as u64,
+                soldAt: u32::try_from(m.sold_at.timestamp().max(0)).unwrap_or(u32::MAX),
+            });
+            leads.push((m.lead_id, to.to_string()));
+            correlation_ids.push(m.correlation_id.clone());
+        }
+        let req = TxRequest {
+            to: Some(self.deployment.nft),
+            input: LeadNFT::mintBatchCall { requests }.abi_encode().into(),
+            gas_limit: contracts::mint_batch_gas_limit(mints.len()),
+            value: U256::ZERO,
+        };
+        let lease = wallet.lease(self.chain.as_ref()).await?;
+        let signed = lease.sign(self.chain_id, &req, fees)?;
+        let row = new_tx_row("mint_batch", wallet.address(), &signed, correlation_ids);
+        if !self.store.record_tx(&row, &leads).await.map_err(store_err)? {
+            // Another sender took some of these mints; nothing was sent,
+            // the lease keeps its nonce.
+            return Ok(());
+        }
+        match self.chain.send_raw(&signed.raw).await {
+            Ok(_) => {
+                lease.advance();
+                metrics::counter!("leadex_chain_txs_total", "kind" => "mint_batch", "status" => "sent").increment(1);
+                tracing::debug!(hash = %signed.hash, nonce = signed.nonce, mints = mints.len(), wallet = %wallet.address(), "mint batch sent");
+                Ok(())
+            }
+            Err(e) if e.is_already_known() => {
+                lease.advance();
+                Ok(())
+            }
+            Err(ChainError::Unreachable(m)) => {
+                // It may have arrived: the row stays pending and the tracker
+                // rebroadcasts it (or drops it if its nonce goes elsewhere).
+                lease.resync();
+                Err(ChainError::Unreachable(m))
+            }
+            Err(e) => {
+                lease.resync();
+                self.store.drop_tx(row.id, &e.to_string(), Utc::now()).await.map_err(store_err)?;
+                metrics::counter!("leadex_chain_txs_total", "kind" => "mint_batch", "status" => "rejected")
+                    .increment(1);
+                Err(e)
+            }
+        }
+    }
+
+    /// One tracker round over every pending transaction.
+    pub async fn track(&self) -> Result<(), ChainError> {
+        let pending = self.store.pending_txs().await.map_err(store_err)?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let head = self.chain.block_number().await?;
+        let mut mined_nonces: HashMap<String, u64> = HashMap::new();
+        for tx in pending {
+            if let Err(e) = self.track_one(&tx, head, &mut mined_nonces).await {
+                tracing::debug!(error = %e, id = %tx.id, "tracking a transaction failed this round");
+            }
+        }
+        Ok(())
+    }
+
+    async fn track_one(
+        &self,
+        tx: &ChainTx,
+        head: u64,
+        mined_nonces: &mut HashMap<String, u64>,
+    ) -> Result<(), ChainError> {
+        for h in tx.hashes.iter().rev() {
+            let hash: B256 = h.parse().map_err(|_| ChainError::Other(format!("bad hash {h}")))?;
+            let Some(r) = self.chain.receipt(hash).await? else { continue };
+            if head + 1 < r.block_number + self.config.confirmations {
+                return Ok(()); // mined, not deep enough yet
+            }
+            let outcome = TxOutcome {
+                id: tx.id,
+                hash: h.clone(),
+                block_number: r.block_number,
+                gas_used: r.gas_used,
+                effective_gas_price: r.effective_gas_price,
+                success: r.success,
+                at: Utc::now(),
+            };
+            let minted = self.store.finish_tx(&outcome).await.map_err(store_err)?;
+            let status = if r.success { "confirmed" } else { "reverted" };
+            metrics::counter!("leadex_chain_txs_total", "kind" => tx.kind.clone(), "status" => status).increment(1);
+            if !r.success {
+                tracing::warn!(hash = %h, "transaction reverted; its mints queue again");
+            }
+            self.emit_minted(&minted, &r);
+            return Ok(());
+        }
+        // No receipt for any attempt. Was the nonce used by something else?
+        let mined = match mined_nonces.get(&tx.wallet) {
+            Some(n) => *n,
+            None => {
+                let addr: Address = tx.wallet.parse().map_err(|_| ChainError::Other("bad wallet".into()))?;
+                let n = self.chain.mined_nonce(addr).await?;
+                mined_nonces.insert(tx.wallet.clone(), n);
+                n
+            }
+        };
+        if mined > tx.nonce {
+            // Check the receipts once more: the attempt may have been mined
+            // between our reads.
+            for h in &tx.hashes {
+                if let Ok(hash) = h.parse::<B256>()
+                    && self.chain.receipt(hash).await?.is_some()
+                {
+                    return Ok(());
+                }
+            }
+            self.store.drop_tx(tx.id, "nonce used by another transaction", Utc::now()).await.map_err(store_err)?;
+            metrics::counter!("leadex_chain_txs_total", "kind" => tx.kind.clone(), "status" => "dropped").increment(1);
+            tracing::warn!(id = %tx.id, nonce = tx.nonce, wallet = %tx.wallet, "transaction dropped; its mints queue again");
+            return Ok(());
+        }
+        let age = (Utc::now() - tx.sent_at).to_std().unwrap_or_default();
+        if age >= self.config.stuck_after {
+            return self.replace(tx).await;
+        }
+        if age >= Duration::from_secs(2) {
+            // The node may never have received it (unreachable at send).
+            if let Err(e) = self.chain.send_raw(&tx.raw).await
+                && !e.is_already_known()
+            {
+                tracing::debug!(error = %e, id = %tx.id, "rebroadcast refused");
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces a stuck transaction: same nonce and call, fees bumped.
+    async fn replace(&self, tx: &ChainTx) -> Result<(), ChainError> {
+        let addr: Address = tx.wallet.parse().map_err(|_| ChainError::Other("bad wallet".into()))?;
+        let Some(wallet) = self.wallets.get(addr) else {
+            return Err(ChainError::Other(format!("wallet {addr} is not in the pool")));
+        };
+        let Some(current) = self.quote().await? else { return Ok(()) };
+        let old = Fees { max_fee_per_gas: tx.max_fee_per_gas, max_priority_fee_per_gas: tx.max_priority_fee_per_gas };
+        let fees = old.bumped(self.config.fee_bump_pct, current);
+        let env = decode(&tx.raw)?;
+        let req = TxRequest { to: env.0, input: env.1, gas_limit: tx.gas_limit, value: U256::ZERO };
+        let signed = wallet.sign(self.chain_id, tx.nonce, &req, fees)?;
+        match self.chain.send_raw(&signed.raw).await {
+            Ok(_) => {}
+            Err(e) if e.is_already_known() => {}
+            Err(e) => return Err(e),
+        }
+        let r = TxReplacement {
+            id: tx.id,
+            hash: signed.hash.to_string(),
+            raw: signed.raw.to_vec(),
+            max_fee_per_gas: fees.max_fee_per_gas,
+            max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
+            at: Utc::now(),
+        };
+        self.store.replace_tx(&r).await.map_err(store_err)?;
+        metrics::counter!("leadex_chain_txs_total", "kind" => tx.kind.clone(), "status" => "replaced").increment(1);
+        tracing::info!(id = %tx.id, nonce = tx.nonce, max_fee = fees.max_fee_per_gas, "stuck transaction replaced");
+        Ok(())
+    }
+
+    fn emit_minted(&self, minted: &[Mint], r: &crate::TxReceipt) {
+        let now = Utc::now();
+        for m in minted {
+            let secs = (now - m.sold_at).num_milliseconds().max(0) as f64 / 1000.0;
+            metrics::histogram!("leadex_nft_mint_confirmation_seconds").record(secs);
+            let mut payload = Map::new();
+            payload.insert("lead_id".into(), Value::String(m.lead_id.to_string()));
+            payload.insert("token_id".into(), Value::String(m.token_id.clone()));
+            payload.insert("owner".into(), json!(m.recipient));
+            payload.insert("tx_hash".into(), Value::String(r.hash.to_string()));
+            payload.insert("block_number".into(), Value::from(r.block_number));
+            self.events.publish(Event {
+                name: "lead:minted",
+                rooms: vec![account_room(m.buyer_id), lead_room(m.lead_id)],
+                payload,
+                correlation_id: m.correlation_id.clone(),
+            });
+        }
+    }
+}
+
+/// The token id of a mint row.
+fn token_of(m: &Mint) -> Result<U256, ChainError> {
+    U256::from_str_radix(m.token_id.trim_start_matches("0x"), 16).map_err(|_| ChainError::Other("bad token id".into()))
+}
+
+/// `to` and input of a signed EIP-1559 transaction.
+fn decode(raw: &[u8]) -> Result<(Option<Address>, Bytes), ChainError> {
+    use alloy::consensus::{Transaction as _, TxEnvelope};
+    use alloy::eips::Decodable2718;
+    let env = TxEnvelope::decode_2718(&mut &raw[..]).map_err(|e| ChainError::Other(format!("stored tx: {e}")))?;
+    Ok((env.to(), env.input().clone()))
+}
+
+fn new_tx_row(kind: &str, wallet: Address, s: &SignedTx, correlation_ids: Vec<String>) -> NewChainTx {
+    let mut ids = correlation_ids;
+    ids.sort();
+    ids.dedup();
+    NewChainTx {
+        id: Uuid::now_v7(),
+        kind: kind.to_owned(),
+        wallet: wallet.to_string(),
+        nonce: s.nonce,
+        hash: s.hash.to_string(),
+        raw: s.raw.to_vec(),
+        max_fee_per_gas: s.fees.max_fee_per_gas,
+        max_priority_fee_per_gas: s.fees.max_priority_fee_per_gas,
+        gas_limit: s.gas_limit,
+        correlation_ids: ids,
+        created_at: Utc::now(),
+    }
+}

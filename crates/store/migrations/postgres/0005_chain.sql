@@ -1,0 +1,80 @@
+-- The chain (PostgreSQL; lockstep with sqlite/0005_chain.sql): tokens to
+-- mint, the transactions the hot wallets sent, small chain state, linked
+-- buyer wallets.
+
+-- Small chain state: contract addresses, indexer cursors.
+CREATE TABLE chain_meta (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+);
+
+-- uint16 numbers of verticals on chain, assigned on first mint.
+CREATE TABLE nft_verticals (
+    vertical    TEXT PRIMARY KEY,
+    number      BIGINT NOT NULL UNIQUE CHECK (number BETWEEN 1 AND 65535)
+);
+
+-- A buyer's wallet, proven with an EIP-4361 signature.
+CREATE TABLE buyer_wallets (
+    account_id  UUID PRIMARY KEY REFERENCES accounts (id),
+    address     TEXT NOT NULL UNIQUE,
+    linked_at   BIGINT NOT NULL
+);
+
+-- Every transaction a hot wallet signed. `hashes` lists every attempt
+-- (fee-bumped replacements share the nonce), space-separated.
+CREATE TABLE chain_txs (
+    id                  UUID PRIMARY KEY,
+    kind                TEXT NOT NULL,
+    wallet              TEXT NOT NULL,
+    nonce               BIGINT NOT NULL,
+    hash                TEXT NOT NULL,
+    hashes              TEXT NOT NULL,
+    raw                 BYTEA NOT NULL,
+    max_fee_per_gas     TEXT NOT NULL,
+    max_priority_fee    TEXT NOT NULL,
+    gas_limit           BIGINT NOT NULL,
+    status              TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'reverted', 'dropped')),
+    attempts            BIGINT NOT NULL DEFAULT 1,
+    block_number        BIGINT,
+    gas_used            BIGINT,
+    effective_gas_price TEXT,
+    error               TEXT,
+    correlation_ids     TEXT NOT NULL,
+    created_at          BIGINT NOT NULL,
+    sent_at             BIGINT NOT NULL,
+    finished_at         BIGINT
+);
+CREATE INDEX chain_txs_pending ON chain_txs (created_at) WHERE status = 'pending';
+CREATE INDEX chain_txs_kind ON chain_txs (kind, wallet, nonce);
+
+-- One token per sold lead.
+CREATE TABLE nft_mints (
+    lead_id         UUID PRIMARY KEY REFERENCES leads (id),
+    token_id        TEXT NOT NULL UNIQUE,
+    buyer_id        UUID NOT NULL REFERENCES accounts (id),
+    vertical        TEXT NOT NULL,
+    vertical_number BIGINT NOT NULL,
+    score           BIGINT NOT NULL,
+    price_micros    BIGINT NOT NULL,
+    sold_at         BIGINT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'minted')),
+    recipient       TEXT,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    chain_tx_id     UUID REFERENCES chain_txs (id),
+    correlation_id  TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    minted_at       BIGINT
+);
+CREATE INDEX nft_mints_queued ON nft_mints (created_at) WHERE status = 'queued';
+CREATE INDEX nft_mints_tx ON nft_mints (chain_tx_id);
+
+-- Single-use EIP-4361 challenges of wallet linking.
+CREATE TABLE wallet_challenges (
+    nonce       TEXT PRIMARY KEY,
+    account_id  UUID NOT NULL REFERENCES accounts (id),
+    address     TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    used_at     BIGINT
+);

@@ -1,0 +1,503 @@
+//! The chain bookkeeping of [`NftStore`] on both engines: tokens to mint,
+//! hot-wallet transactions, chain settings. Every state change is a
+//! conditional update on the row's current status.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use leadex_core::clock::from_micros;
+use leadex_core::nft::{
+    ChainTx, Mint, MintStatus, NewChainTx, NewMint, NftStore, TxOutcome, TxReplacement, TxStatus, WalletChallenge,
+};
+use leadex_core::ports::StoreError;
+use leadex_domain::{AccountId, LeadId};
+use sqlx::AssertSqlSafe;
+use uuid::Uuid;
+
+use crate::{BeginWrite, Db, SqlStore, map_err, micros};
+
+#[derive(sqlx::FromRow)]
+struct MintRow {
+    lead_id: Uuid,
+    token_id: String,
+    buyer_id: Uuid,
+    vertical: String,
+    vertical_number: i64,
+    score: i64,
+    price_micros: i64,
+    sold_at: i64,
+    status: String,
+    recipient: Option<String>,
+    attempts: i64,
+    chain_tx_id: Option<Uuid>,
+    correlation_id: String,
+    minted_at: Option<i64>,
+}
+
+const MINT_COLUMNS: &str = "m.lead_id, m.token_id, m.buyer_id, m.vertical, m.vertical_number, m.score, \
+    m.price_micros, m.sold_at, m.status, m.recipient, m.attempts, m.chain_tx_id, m.correlation_id, m.minted_at";
+
+impl TryFrom<MintRow> for Mint {
+    type Error = StoreError;
+    fn try_from(r: MintRow) -> Result<Self, StoreError> {
+        let corrupt = |c: &str| StoreError::Corrupt(format!("nft_mints.{c}"));
+        Ok(Mint {
+            lead_id: LeadId::from_uuid(r.lead_id),
+            token_id: r.token_id,
+            buyer_id: AccountId::from_uuid(r.buyer_id),
+            vertical: r.vertical,
+            vertical_number: u16::try_from(r.vertical_number).map_err(|_| corrupt("vertical_number"))?,
+            score: u16::try_from(r.score).map_err(|_| corrupt("score"))?,
+            price_micros: r.price_micros,
+            sold_at: from_micros(r.sold_at),
+            status: MintStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
+            recipient: r.recipient,
+            attempts: u32::try_from(r.attempts).map_err(|_| corrupt("attempts"))?,
+            chain_tx_id: r.chain_tx_id,
+            correlation_id: r.correlation_id,
+            minted_at: r.minted_at.map(from_micros),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TxRow {
+    id: Uuid,
+    kind: String,
+    wallet: String,
+    nonce: i64,
+    hash: String,
+    hashes: String,
+    raw: Vec<u8>,
+    max_fee_per_gas: String,
+    max_priority_fee: String,
+    gas_limit: i64,
+    status: String,
+    attempts: i64,
+    block_number: Option<i64>,
+    gas_used: Option<i64>,
+    effective_gas_price: Option<String>,
+    error: Option<String>,
+    correlation_ids: String,
+    created_at: i64,
+    sent_at: i64,
+    finished_at: Option<i64>,
+}
+
+const TX_COLUMNS: &str = "id, kind, wallet, nonce, hash, hashes, raw, max_fee_per_gas, max_priority_fee, gas_limit, \
+    status, attempts, block_number, gas_used, effective_gas_price, error, correlation_ids, created_at, sent_at, \
+    finished_at";
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
+}
+
+impl TryFrom<TxRow> for ChainTx {
+    type Error = StoreError;
+    fn try_from(r: TxRow) -> Result<Self, StoreError> {
+        let corrupt = |c: &str| StoreError::Corrupt(format!("chain_txs.{c}"));
+        let wei = |s: &str, c: &str| s.parse::<u128>().map_err(|_| corrupt(c));
+        Ok(ChainTx {
+            id: r.id,
+            kind: r.kind,
+            wallet: r.wallet,
+            nonce: u64::try_from(r.nonce).map_err(|_| corrupt("nonce"))?,
+            hash: r.hash,
+            hashes: words(&r.hashes),
+            raw: r.raw,
+            max_fee_per_gas: wei(&r.max_fee_per_gas, "max_fee_per_gas")?,
+            max_priority_fee_per_gas: wei(&r.max_priority_fee, "max_priority_fee")?,
+            gas_limit: u64::try_from(r.gas_limit).map_err(|_| corrupt("gas_limit"))?,
+            status: TxStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
+            attempts: u32::try_from(r.attempts).map_err(|_| corrupt("attempts"))?,
+            block_number: r.block_number.map(|b| b.max(0) as u64),
+            gas_used: r.gas_used.map(|g| g.max(0) as u64),
+            effective_gas_price: r.effective_gas_price.map(|p| wei(&p, "effective_gas_price")).transpose()?,
+            error: r.error,
+            correlation_ids: words(&r.correlation_ids),
+            created_at: from_micros(r.created_at),
+            sent_at: from_micros(r.sent_at),
+            finished_at: r.finished_at.map(from_micros),
+        })
+    }
+}
+
+/// Moves a transaction's `sending` mints back to `queued` (a new batch
+/// will carry them); evaluates to the rows moved.
+macro_rules! requeue_mints {
+    ($exec:expr, $tx_id:expr) => {
+        sqlx::query(
+            "UPDATE nft_mints SET status = 'queued', attempts = attempts + 1, chain_tx_id = NULL
+             WHERE chain_tx_id = $1 AND status = 'sending'",
+        )
+        .bind($tx_id)
+        .execute($exec)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(map_err)
+    };
+}
+
+#[async_trait]
+impl NftStore for SqlStore {
+    async fn queue_mint(&self, m: &NewMint) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            sqlx::query(
+                "INSERT INTO nft_verticals (vertical, number)
+                 SELECT $1, COALESCE(MAX(number), 0) + 1 FROM nft_verticals WHERE true
+                 ON CONFLICT (vertical) DO NOTHING",
+            )
+            .bind(&m.vertical)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let n = sqlx::query(
+                "INSERT INTO nft_mints (lead_id, token_id, buyer_id, vertical, vertical_number, score, price_micros,
+                                        sold_at, status, attempts, correlation_id, created_at)
+                 SELECT $1, $2, $3, $4, v.number, $5, $6, $7, 'queued', 0, $8, $9
+                 FROM nft_verticals v WHERE v.vertical = $4
+                 ON CONFLICT (lead_id) DO NOTHING",
+            )
+            .bind(m.lead_id.as_uuid())
+            .bind(&m.token_id)
+            .bind(m.buyer_id.as_uuid())
+            .bind(&m.vertical)
+            .bind(i64::from(m.score))
+            .bind(m.price_micros)
+            .bind(micros(m.sold_at))
+            .bind(&m.correlation_id)
+            .bind(micros(m.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            tx.commit().await.map_err(map_err)?;
+            Ok(n == 1)
+        })
+    }
+
+    async fn next_mints(&self, limit: usize, custody: &str) -> Result<Vec<Mint>, StoreError> {
+        let sql = format!(
+            "SELECT {MINT_COLUMNS}, w.address AS linked FROM nft_mints m
+             LEFT JOIN buyer_wallets w ON w.account_id = m.buyer_id
+             WHERE m.status = 'queued' ORDER BY m.created_at, m.lead_id LIMIT $1"
+        );
+        let rows: Vec<MintRowWithWallet> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(limit as i64)
+            .fetch_all(p)
+            .await
+            .map_err(map_err))?;
+        rows.into_iter()
+            .map(|r| {
+                let recipient = r.linked.clone().unwrap_or_else(|| custody.to_owned());
+                let mut m = Mint::try_from(r.mint)?;
+                m.recipient = Some(recipient);
+                Ok(m)
+            })
+            .collect()
+    }
+
+    async fn record_tx(&self, t: &NewChainTx, leads: &[(LeadId, String)]) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            sqlx::query(
+                "INSERT INTO chain_txs (id, kind, wallet, nonce, hash, hashes, raw, max_fee_per_gas, max_priority_fee,
+                                        gas_limit, status, attempts, correlation_ids, created_at, sent_at)
+                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, 'pending', 1, $10, $11, $11)",
+            )
+            .bind(t.id)
+            .bind(&t.kind)
+            .bind(&t.wallet)
+            .bind(t.nonce as i64)
+            .bind(&t.hash)
+            .bind(&t.raw)
+            .bind(t.max_fee_per_gas.to_string())
+            .bind(t.max_priority_fee_per_gas.to_string())
+            .bind(t.gas_limit as i64)
+            .bind(t.correlation_ids.join(" "))
+            .bind(micros(t.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            for (lead, recipient) in leads {
+                let n = sqlx::query(
+                    "UPDATE nft_mints SET status = 'sending', chain_tx_id = $1, recipient = $2
+                     WHERE lead_id = $3 AND status = 'queued'",
+                )
+                .bind(t.id)
+                .bind(recipient)
+                .bind(lead.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+                if n != 1 {
+                    tx.rollback().await.map_err(map_err)?;
+                    return Ok(false);
+                }
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        })
+    }
+
+    async fn pending_txs(&self) -> Result<Vec<ChainTx>, StoreError> {
+        let sql = format!("SELECT {TX_COLUMNS} FROM chain_txs WHERE status = 'pending' ORDER BY created_at, nonce");
+        let rows: Vec<TxRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .fetch_all(p)
+            .await
+            .map_err(map_err))?;
+        rows.into_iter().map(ChainTx::try_from).collect()
+    }
+
+    async fn replace_tx(&self, r: &TxReplacement) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| sqlx::query(
+            "UPDATE chain_txs SET hash = $2, hashes = hashes || ' ' || $2, raw = $3, max_fee_per_gas = $4,
+                    max_priority_fee = $5, attempts = attempts + 1, sent_at = $6
+             WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(r.id)
+        .bind(&r.hash)
+        .bind(&r.raw)
+        .bind(r.max_fee_per_gas.to_string())
+        .bind(r.max_priority_fee_per_gas.to_string())
+        .bind(micros(r.at))
+        .execute(p)
+        .await
+        .map(|x| x.rows_affected() == 1)
+        .map_err(map_err))
+    }
+
+    async fn finish_tx(&self, o: &TxOutcome) -> Result<Vec<Mint>, StoreError> {
+        let sql = format!("SELECT {MINT_COLUMNS} FROM nft_mints m WHERE m.chain_tx_id = $1 AND m.status = 'minted'");
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            let status = if o.success { TxStatus::Confirmed } else { TxStatus::Reverted };
+            let n = sqlx::query(
+                "UPDATE chain_txs SET status = $2, hash = $3, block_number = $4, gas_used = $5,
+                        effective_gas_price = $6, finished_at = $7,
+                        error = CASE WHEN $2 = 'reverted' THEN 'reverted on chain' ELSE NULL END
+                 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(o.id)
+            .bind(status.as_str())
+            .bind(&o.hash)
+            .bind(o.block_number as i64)
+            .bind(o.gas_used as i64)
+            .bind(o.effective_gas_price.to_string())
+            .bind(micros(o.at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            if n != 1 {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(Vec::new());
+            }
+            if !o.success {
+                requeue_mints!(&mut *tx, o.id)?;
+                tx.commit().await.map_err(map_err)?;
+                return Ok(Vec::new());
+            }
+            sqlx::query(
+                "UPDATE nft_mints SET status = 'minted', minted_at = $2 WHERE chain_tx_id = $1 AND status = 'sending'",
+            )
+            .bind(o.id)
+            .bind(micros(o.at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let rows: Vec<MintRow> =
+                sqlx::query_as(AssertSqlSafe(sql.clone())).bind(o.id).fetch_all(&mut *tx).await.map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            rows.into_iter().map(Mint::try_from).collect()
+        })
+    }
+
+    async fn drop_tx(&self, id: Uuid, error: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            let n = sqlx::query(
+                "UPDATE chain_txs SET status = 'dropped', error = $2, finished_at = $3 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(id)
+            .bind(error)
+            .bind(micros(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            if n == 1 {
+                requeue_mints!(&mut *tx, id)?;
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(n == 1)
+        })
+    }
+
+    async fn adopt_minted(&self, leads: &[(LeadId, String)], at: DateTime<Utc>) -> Result<u64, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            let mut total = 0;
+            for (lead, owner) in leads {
+                total += sqlx::query(
+                    "UPDATE nft_mints SET status = 'minted', recipient = $2, minted_at = $3
+                     WHERE lead_id = $1 AND status = 'queued'",
+                )
+                .bind(lead.as_uuid())
+                .bind(owner)
+                .bind(micros(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(total)
+        })
+    }
+
+    async fn mint_by_token(&self, token_id: &str) -> Result<Option<Mint>, StoreError> {
+        let sql = format!("SELECT {MINT_COLUMNS} FROM nft_mints m WHERE m.token_id = $1");
+        let row: Option<MintRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(token_id)
+            .fetch_optional(p)
+            .await
+            .map_err(map_err))?;
+        row.map(Mint::try_from).transpose()
+    }
+
+    async fn mint_by_lead(&self, lead: LeadId) -> Result<Option<Mint>, StoreError> {
+        let sql = format!("SELECT {MINT_COLUMNS} FROM nft_mints m WHERE m.lead_id = $1");
+        let row: Option<MintRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(lead.as_uuid())
+            .fetch_optional(p)
+            .await
+            .map_err(map_err))?;
+        row.map(Mint::try_from).transpose()
+    }
+
+    async fn mint_counts(&self) -> Result<Vec<(MintStatus, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            with_pool!(self, fresh, |p| sqlx::query_as("SELECT status, COUNT(*) FROM nft_mints GROUP BY status")
+                .fetch_all(p)
+                .await
+                .map_err(map_err))?;
+        rows.into_iter()
+            .map(|(s, n)| {
+                let st = MintStatus::parse(&s).ok_or_else(|| StoreError::Corrupt("nft_mints.status".into()))?;
+                Ok((st, n.max(0) as u64))
+            })
+            .collect()
+    }
+
+    async fn chain_txs(&self, kind: &str) -> Result<Vec<ChainTx>, StoreError> {
+        let sql = format!("SELECT {TX_COLUMNS} FROM chain_txs WHERE kind = $1 ORDER BY wallet, nonce, created_at");
+        let rows: Vec<TxRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(kind)
+            .fetch_all(p)
+            .await
+            .map_err(map_err))?;
+        rows.into_iter().map(ChainTx::try_from).collect()
+    }
+
+    async fn create_challenge(&self, c: &WalletChallenge) -> Result<(), StoreError> {
+        with_pool!(self, write, |p| {
+            sqlx::query(
+            "INSERT INTO wallet_challenges (nonce, account_id, address, message, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&c.nonce)
+        .bind(c.account_id.as_uuid())
+        .bind(&c.address)
+        .bind(&c.message)
+        .bind(micros(c.expires_at))
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+        })
+    }
+
+    async fn use_challenge_and_link(
+        &self,
+        nonce: &str,
+        account: AccountId,
+        message: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<WalletChallenge>, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            let row: Option<(String, i64)> = sqlx::query_as(
+                "UPDATE wallet_challenges SET used_at = $4
+                 WHERE nonce = $1 AND account_id = $2 AND message = $3 AND used_at IS NULL AND expires_at > $4
+                 RETURNING address, expires_at",
+            )
+            .bind(nonce)
+            .bind(account.as_uuid())
+            .bind(message)
+            .bind(micros(at))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some((address, expires_at)) = row else {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(None);
+            };
+            sqlx::query(
+                "INSERT INTO buyer_wallets (account_id, address, linked_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (account_id) DO UPDATE SET address = excluded.address, linked_at = excluded.linked_at",
+            )
+            .bind(account.as_uuid())
+            .bind(&address)
+            .bind(micros(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(WalletChallenge {
+                nonce: nonce.to_owned(),
+                account_id: account,
+                address,
+                message: message.to_owned(),
+                expires_at: from_micros(expires_at),
+            }))
+        })
+    }
+
+    async fn linked_wallet(&self, account: AccountId) -> Result<Option<String>, StoreError> {
+        with_pool!(self, fresh, |p| sqlx::query_scalar("SELECT address FROM buyer_wallets WHERE account_id = $1")
+            .bind(account.as_uuid())
+            .fetch_optional(p)
+            .await
+            .map_err(map_err))
+    }
+
+    async fn chain_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        with_pool!(self, fresh, |p| sqlx::query_scalar("SELECT value FROM chain_meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(p)
+            .await
+            .map_err(map_err))
+    }
+
+    async fn set_chain_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        with_pool!(self, write, |p| {
+            sqlx::query(
+            "INSERT INTO chain_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(p)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MintRowWithWallet {
+    #[sqlx(flatten)]
+    mint: MintRow,
+    linked: Option<String>,
+}
