@@ -19,7 +19,8 @@ use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256};
 use alloy::sol_types::SolCall;
 use chrono::Utc;
 use leadex_core::events::{Event, EventHub, account_room, lead_room};
-use leadex_core::nft::{ChainTx, Mint, NewChainTx, NftStore, TxOutcome, TxReplacement};
+use leadex_core::nft::{ChainDeposit, ChainTx, Mint, NewChainTx, NftStore, TxOutcome, TxReplacement};
+use leadex_domain::AccountId;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -253,6 +254,9 @@ impl ChainService {
             if let Err(e) = self.track().await {
                 tracing::warn!(error = %e, "chain tracker round failed");
             }
+            if let Err(e) = self.index_deposits().await {
+                tracing::warn!(error = %e, "deposit indexer round failed");
+            }
             match self.batch_round(&mut first_waiting).await {
                 Ok(()) => {}
                 Err(e) => tracing::warn!(error = %e, "mint batch round failed"),
@@ -267,6 +271,89 @@ impl ChainService {
             }
         }
         tracing::info!("chain service stopped");
+    }
+
+    /// One indexer round: credits the escrow's `Deposited` logs of blocks
+    /// with at least `confirmations` confirmations, from the persisted
+    /// cursor (at most 2 000 blocks a round); the number of new deposits.
+    /// A crash between crediting and moving the cursor re-reads those
+    /// blocks; the deposit key (tx hash, log index) keeps credits single.
+    pub async fn index_deposits(&self) -> Result<u64, ChainError> {
+        let key = format!("deposits_cursor:{}", self.chain_id);
+        let next: u64 = self.store.chain_meta(&key).await.map_err(store_err)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let head = self.chain.block_number().await?;
+        let Some(safe) = (head + 1).checked_sub(self.config.confirmations) else { return Ok(0) };
+        if next > safe {
+            return Ok(0);
+        }
+        let to = safe.min(next + 1_999);
+        let logs = self.chain.logs(self.deployment.escrow, contracts::deposited_topic(), next, to).await?;
+        let mut credited = 0;
+        for l in logs {
+            let (Some(from), Some(reference)) = (l.topics.get(1), l.topics.get(2)) else { continue };
+            let amount = U256::from_be_slice(l.data.get(..32).unwrap_or_default());
+            let amount_micros = i64::try_from(amount).ok();
+            let account = account_of_ref(reference);
+            let d = ChainDeposit {
+                tx_hash: l.tx_hash.to_string(),
+                log_index: l.log_index,
+                // Only a buyer account is credited; anything else is kept
+                // as unattributed for the operator.
+                account_id: match amount_micros {
+                    Some(_) => self.buyer(account).await?,
+                    None => None,
+                },
+                from_address: Address::from_word(*from).to_string(),
+                amount_micros: amount_micros.unwrap_or(i64::MAX),
+                block_number: l.block_number,
+                at: Utc::now(),
+            };
+            if self.store.record_deposit(&d).await.map_err(store_err)? {
+                credited += 1;
+                metrics::counter!("leadex_escrow_deposits_total", "status" => if d.account_id.is_some() { "credited" } else { "unattributed" }).increment(1);
+                tracing::info!(tx = %d.tx_hash, amount_micros = d.amount_micros, account = ?d.account_id, "escrow deposit recorded");
+            }
+        }
+        self.store.set_chain_meta(&key, &(to + 1).to_string()).await.map_err(store_err)?;
+        Ok(credited)
+    }
+
+    async fn buyer(&self, account: Option<AccountId>) -> Result<Option<AccountId>, ChainError> {
+        let Some(a) = account else { return Ok(None) };
+        Ok(self.store.is_buyer(a).await.map_err(store_err)?.then_some(a))
+    }
+
+    /// Development and demo funding: mints `amount_micros` TestUSDC to
+    /// `from`, approves the escrow and deposits for `account` through the
+    /// real `Escrow.deposit` path; the deposit's transaction hash.
+    pub async fn mint_and_deposit(
+        &self,
+        from: &HotWallet,
+        account: AccountId,
+        amount_micros: u64,
+    ) -> Result<B256, ChainError> {
+        let d = self.deployment;
+        let amount = U256::from(amount_micros);
+        let call = |to: Address, input: Vec<u8>| TxRequest {
+            to: Some(to),
+            input: input.into(),
+            gas_limit: 200_000,
+            value: U256::ZERO,
+        };
+        let mint = contracts::TestUSDC::mintCall { to: from.address(), amount }.abi_encode();
+        send_and_wait(self.chain.as_ref(), &self.oracle, self.chain_id, from, call(d.usdc, mint)).await?;
+        let approve = contracts::TestUSDC::approveCall { spender: d.escrow, amount }.abi_encode();
+        send_and_wait(self.chain.as_ref(), &self.oracle, self.chain_id, from, call(d.usdc, approve)).await?;
+        let deposit = contracts::Escrow::depositCall { amount, accountRef: account_ref(account) }.abi_encode();
+        let r = send_and_wait(self.chain.as_ref(), &self.oracle, self.chain_id, from, call(d.escrow, deposit)).await?;
+        Ok(r.hash)
+    }
+
+    /// Sends an empty self-transfer from `from` (a new block on an
+    /// automining chain): tests and tools that need confirmations.
+    pub async fn nudge(&self, from: &HotWallet) -> Result<(), ChainError> {
+        let req = TxRequest { to: Some(from.address()), input: Bytes::new(), gas_limit: 21_000, value: U256::ZERO };
+        send_and_wait(self.chain.as_ref(), &self.oracle, self.chain_id, from, req).await.map(|_| ())
     }
 
     async fn report_balances(&self) {
@@ -546,6 +633,22 @@ impl ChainService {
             });
         }
     }
+}
+
+/// The escrow `accountRef` of an account: its 16 id bytes, then zeros.
+pub fn account_ref(account: AccountId) -> B256 {
+    let mut r = [0u8; 32];
+    r[..16].copy_from_slice(account.as_uuid().as_bytes());
+    B256::from(r)
+}
+
+/// The account an `accountRef` names (`None` unless the last 16 bytes are zero).
+pub fn account_of_ref(r: &B256) -> Option<AccountId> {
+    if r[16..].iter().any(|b| *b != 0) {
+        return None;
+    }
+    let bytes: [u8; 16] = r[..16].try_into().ok()?;
+    Some(AccountId::from_uuid(Uuid::from_bytes(bytes)))
 }
 
 /// The token id of a mint row.

@@ -294,6 +294,12 @@ pub trait NftStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<WalletChallenge>, StoreError>;
     /// The wallet linked to an account.
     async fn linked_wallet(&self, account: AccountId) -> Result<Option<String>, StoreError>;
+    /// Records an escrow deposit seen on chain and, when it names a buyer,
+    /// credits the buyer's `available` balance from `escrow`, in one
+    /// transaction; false when this log was recorded before.
+    async fn record_deposit(&self, d: &ChainDeposit) -> Result<bool, StoreError>;
+    /// Whether an account exists and is a buyer.
+    async fn is_buyer(&self, account: AccountId) -> Result<bool, StoreError>;
     /// A chain setting (contract addresses, cursors).
     async fn chain_meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a chain setting.
@@ -313,4 +319,23 @@ pub struct WalletChallenge {
     pub message: String,
     /// Expiry.
     pub expires_at: DateTime<Utc>,
+}
+
+/// A `Deposited` log of the escrow contract.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainDeposit {
+    /// Transaction hash (`0x`).
+    pub tx_hash: String,
+    /// Log index in its block.
+    pub log_index: u64,
+    /// The buyer the accountRef names (`None`: unattributed, not credited).
+    pub account_id: Option<AccountId>,
+    /// Depositor.
+    pub from_address: String,
+    /// Amount, micro-USDC.
+    pub amount_micros: i64,
+    /// Block.
+    pub block_number: u64,
+    /// Now.
+    pub at: DateTime<Utc>,
 }

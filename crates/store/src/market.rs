@@ -1556,3 +1556,51 @@ impl Market for SqlStore {
             .collect())
     }
 }
+
+impl SqlStore {
+    /// [`leadex_core::nft::NftStore::record_deposit`]: the deposit row and
+    /// its credit (escrow → available) commit together or not at all.
+    pub(crate) async fn record_deposit_tx(&self, d: &leadex_core::nft::ChainDeposit) -> Result<bool, StoreError> {
+        let credit = d.account_id.map(|a| {
+            Movement::transfer(
+                LedgerAccount::escrow(),
+                LedgerAccount::available(a),
+                Money::from_micros(d.amount_micros),
+                "deposit",
+                format!("chain:{}:{}", d.tx_hash, d.log_index),
+            )
+        });
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            let n = sqlx::query(
+                "INSERT INTO chain_deposits (tx_hash, log_index, account_id, from_address, amount_micros, block_number,
+                                             status, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tx_hash, log_index) DO NOTHING",
+            )
+            .bind(&d.tx_hash)
+            .bind(d.log_index as i64)
+            .bind(d.account_id.map(|a| a.as_uuid()))
+            .bind(&d.from_address)
+            .bind(d.amount_micros)
+            .bind(d.block_number as i64)
+            .bind(if credit.is_some() { "credited" } else { "unattributed" })
+            .bind(micros(d.at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            if n == 0 {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(false);
+            }
+            if let Some(m) = &credit
+                && let Err(e) = post!(tx, m, d.at)
+            {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(StoreError::from(e));
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        })
+    }
+}

@@ -472,6 +472,21 @@ impl NftStore for SqlStore {
             .map_err(map_err))
     }
 
+    async fn record_deposit(&self, d: &leadex_core::nft::ChainDeposit) -> Result<bool, StoreError> {
+        self.record_deposit_tx(d).await
+    }
+
+    async fn is_buyer(&self, account: AccountId) -> Result<bool, StoreError> {
+        let n: i64 = with_pool!(self, fresh, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounts WHERE id = $1 AND role = 'buyer'"
+        )
+        .bind(account.as_uuid())
+        .fetch_one(p)
+        .await
+        .map_err(map_err))?;
+        Ok(n > 0)
+    }
+
     async fn chain_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         with_pool!(self, fresh, |p| sqlx::query_scalar("SELECT value FROM chain_meta WHERE key = $1")
             .bind(key)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use leadex_chain::alloy::signers::SignerSync;
 use leadex_chain::service::ChainService;
-use leadex_chain::wallet::{DEV_MNEMONIC, TxRequest, mnemonic_signer};
+use leadex_chain::wallet::{DEV_MNEMONIC, HotWallet, TxRequest, mnemonic_signer};
 use leadex_chain::{Address, Chain, RpcChain, U256};
 use leadex_core::clock::ManualClock;
 use leadex_core::nft::{MintStatus, TxStatus};
@@ -69,6 +69,10 @@ enum On {
 }
 
 async fn app_on(on: On, stuck_secs: u64) -> Option<(TestApp, Arc<ManualClock>, Option<Anvil>)> {
+    app_with(on, stuck_secs, 1).await
+}
+
+async fn app_with(on: On, stuck_secs: u64, confirmations: u64) -> Option<(TestApp, Arc<ManualClock>, Option<Anvil>)> {
     let node = match on {
         On::Embedded => None,
         On::Anvil => Some(anvil(&[]).await?),
@@ -83,6 +87,7 @@ async fn app_on(on: On, stuck_secs: u64) -> Option<(TestApp, Arc<ManualClock>, O
         s.chain.flush_ms = 300;
         s.chain.poll_ms = 50;
         s.chain.stuck_secs = stuck_secs;
+        s.chain.confirmations = confirmations;
     })
     .await?;
     Some((app, clock, node))
@@ -298,8 +303,47 @@ async fn check_minted_loose(app: &TestApp, chain: &ChainService, wallets: &HashM
     }
 }
 
+/// A deposit through `Escrow.deposit` is credited after 3 confirmations,
+/// once — also when the indexer re-reads the blocks (a crash before its
+/// cursor moved) and after a restart of the chain service.
+async fn a_deposit_is_credited_once_after_its_confirmations(on: On) {
+    let Some((app, _clock, _node)) = app_with(on, 30, 3).await else { return };
+    let (id, key) = app.account(Role::Buyer, "depositor").await;
+    let chain = app.app.chain_service().await.expect("chain service").expect("chain on");
+    let payer = HotWallet::new(mnemonic_signer(DEV_MNEMONIC, 0).expect("signer"));
+    let account: leadex_domain::AccountId = id.parse().expect("account id");
+    chain.mint_and_deposit(&payer, account, 250_000_000).await.expect("deposited on chain");
+    let balance =
+        || async { app.get("/v1/me/vault", Some(&key)).await.body["available"].as_str().unwrap_or("").to_owned() };
+    // Mined: 1 confirmation, not credited yet.
+    assert_eq!(chain.index_deposits().await.expect("indexed"), 0);
+    assert_eq!(balance().await, "0.00");
+    chain.nudge(&payer).await.expect("block");
+    assert_eq!(chain.index_deposits().await.expect("indexed"), 0, "2 confirmations: still waiting");
+    chain.nudge(&payer).await.expect("block");
+    assert_eq!(chain.index_deposits().await.expect("indexed"), 1, "3 confirmations: credited");
+    assert_eq!(balance().await, "250.00");
+    // The cursor goes back (a crash before it was saved): no second credit.
+    let nft = app.app.svc.nft();
+    nft.set_chain_meta(&format!("deposits_cursor:{}", chain.chain_id()), "0").await.expect("cursor reset");
+    assert_eq!(chain.index_deposits().await.expect("re-indexed"), 0);
+    // A restarted service finds the deployment and its cursor.
+    drop(chain);
+    let again = app.app.chain_service().await.expect("restart").expect("chain on");
+    again.nudge(&payer).await.expect("block");
+    assert_eq!(again.index_deposits().await.expect("indexed"), 0);
+    assert_eq!(balance().await, "250.00");
+    let credited = app.app.store.scalar_i64("SELECT COUNT(*) FROM chain_deposits WHERE status = 'credited'").await;
+    assert_eq!(credited.expect("count"), 1);
+}
+
 mod embedded {
     use super::On;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_deposit_is_credited_once_after_its_confirmations() {
+        super::a_deposit_is_credited_once_after_its_confirmations(On::Embedded).await
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sales_mint_in_batches_across_the_wallet_pool() {
@@ -314,6 +358,11 @@ mod embedded {
 
 mod anvil {
     use super::On;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_deposit_is_credited_once_after_its_confirmations() {
+        super::a_deposit_is_credited_once_after_its_confirmations(On::Anvil).await
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sales_mint_in_batches_across_the_wallet_pool() {

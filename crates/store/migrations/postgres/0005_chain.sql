@@ -78,3 +78,18 @@ CREATE TABLE wallet_challenges (
     expires_at  BIGINT NOT NULL,
     used_at     BIGINT
 );
+
+-- Escrow deposits seen on chain, each credited at most once (the key is
+-- the log's identity). `unattributed`: the accountRef names no buyer.
+CREATE TABLE chain_deposits (
+    tx_hash         TEXT NOT NULL,
+    log_index       BIGINT NOT NULL,
+    account_id      UUID,
+    from_address    TEXT NOT NULL,
+    amount_micros   BIGINT NOT NULL,
+    block_number    BIGINT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('credited', 'unattributed')),
+    created_at      BIGINT NOT NULL,
+    PRIMARY KEY (tx_hash, log_index)
+);
+CREATE INDEX chain_deposits_account ON chain_deposits (account_id);

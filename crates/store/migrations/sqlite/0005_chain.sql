@@ -78,3 +78,18 @@ CREATE TABLE wallet_challenges (
     expires_at  INTEGER NOT NULL,
     used_at     INTEGER
 );
+
+-- Escrow deposits seen on chain, each credited at most once (the key is
+-- the log's identity). `unattributed`: the accountRef names no buyer.
+CREATE TABLE chain_deposits (
+    tx_hash         TEXT NOT NULL,
+    log_index       INTEGER NOT NULL,
+    account_id      BLOB,
+    from_address    TEXT NOT NULL,
+    amount_micros   INTEGER NOT NULL,
+    block_number    INTEGER NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('credited', 'unattributed')),
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (tx_hash, log_index)
+);
+CREATE INDEX chain_deposits_account ON chain_deposits (account_id);
