@@ -247,26 +247,35 @@ impl ChainService {
         tracing::info!(chain_id = self.chain_id, nft = %self.deployment.nft, "chain service started");
         let mut first_waiting: Option<Instant> = None;
         let mut last_balances = Instant::now() - Duration::from_secs(3600);
+        // Consecutive failed rounds: the pause doubles up to 5 s while the
+        // node is unreachable, and resets after a clean round.
+        let mut failures: u32 = 0;
         loop {
             if *shutdown.borrow() {
                 break;
             }
+            let mut ok = true;
             if let Err(e) = self.track().await {
+                ok = false;
                 tracing::warn!(error = %e, "chain tracker round failed");
             }
             if let Err(e) = self.index_deposits().await {
+                ok = false;
                 tracing::warn!(error = %e, "deposit indexer round failed");
             }
-            match self.batch_round(&mut first_waiting).await {
-                Ok(()) => {}
-                Err(e) => tracing::warn!(error = %e, "mint batch round failed"),
+            if let Err(e) = self.batch_round(&mut first_waiting).await {
+                ok = false;
+                tracing::warn!(error = %e, "mint batch round failed");
             }
             if last_balances.elapsed() > Duration::from_secs(15) {
                 last_balances = Instant::now();
                 self.report_balances().await;
             }
+            failures = if ok { 0 } else { (failures + 1).min(16) };
+            let pause =
+                (self.config.poll * 2u32.saturating_pow(failures)).min(Duration::from_secs(5)).max(self.config.poll);
             tokio::select! {
-                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => {}
             }
         }
@@ -392,12 +401,14 @@ impl ChainService {
             let wallet = self.wallets.pick();
             async move { self.send_batch(&wallet, c).await }
         });
+        let mut failed = None;
         for r in futures::future::join_all(sends).await {
             if let Err(e) = r {
                 tracing::warn!(error = %e, "mint batch not sent");
+                failed = Some(e);
             }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Mints that were tried before and already exist on chain are adopted

@@ -163,7 +163,7 @@ impl TxStatus {
 }
 
 /// A row of `chain_txs`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct ChainTx {
     /// Row id.
     pub id: Uuid,
@@ -206,6 +206,23 @@ pub struct ChainTx {
     pub sent_at: DateTime<Utc>,
     /// Confirmed (or dropped).
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for ChainTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the signed bytes (kilobytes of calldata).
+        f.debug_struct("ChainTx")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("wallet", &self.wallet)
+            .field("nonce", &self.nonce)
+            .field("hashes", &self.hashes)
+            .field("status", &self.status)
+            .field("attempts", &self.attempts)
+            .field("max_fee_per_gas", &self.max_fee_per_gas)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A mined transaction's outcome.

@@ -337,6 +337,115 @@ async fn a_deposit_is_credited_once_after_its_confirmations(on: On) {
     assert_eq!(credited.expect("count"), 1);
 }
 
+/// Automine off and the base fee jumps above a sent batch's fee cap: the
+/// tracker replaces it (same nonce, bumped fees) and the replacement is
+/// mined; every mint lands once.
+async fn a_stuck_low_fee_batch_is_replaced_and_mined() {
+    let Some((app, clock, Some(node))) = app_on(On::Anvil, 2).await else { return };
+    let wallets = sell(&app, &clock, 50).await;
+    let chain = app.app.chain_service().await.expect("chain service").expect("chain on");
+    let rpc = RpcChain::new(&node.url, Duration::from_secs(2)).expect("rpc");
+    rpc.raw("evm_setAutomine", json!([false])).await.expect("automine off");
+    let nft = app.app.svc.nft().clone();
+    mint_all(&app, &chain, move |round| {
+        let (rpc, nft) = (rpc.clone(), nft.clone());
+        async move {
+            if round == 0 {
+                // The batch is in the pool; the next block's base fee is
+                // 100 gwei, far above its cap: the block leaves it out.
+                rpc.raw("anvil_setNextBlockBaseFeePerGas", json!(["0x174876e800"])).await.expect("base fee");
+                rpc.raw("evm_mine", json!([])).await.expect("mined");
+                return;
+            }
+            // No more blocks until the tracker replaced it (stuck after 2 s).
+            let replaced = nft.pending_txs().await.expect("pending").iter().any(|t| t.attempts >= 2);
+            if replaced {
+                rpc.raw("evm_mine", json!([])).await.expect("mined");
+            }
+        }
+    })
+    .await;
+    let txs = app.app.svc.nft().chain_txs("mint_batch").await.expect("txs");
+    assert_eq!(txs.len(), 1, "one batch");
+    let t = &txs[0];
+    assert_eq!(t.status, TxStatus::Confirmed);
+    assert!(t.attempts >= 2 && t.hashes.len() >= 2, "replaced: {:?}", t.hashes);
+    assert_eq!(&t.hash, t.hashes.last().expect("hash"), "the replacement was mined");
+    assert!(t.max_fee_per_gas > 100_000_000_000, "fee bumped above the base fee: {}", t.max_fee_per_gas);
+    check_minted(&app, &chain, &wallets, 50, 1).await;
+}
+
+/// A loopback proxy to anvil that can be cut (every connection dropped,
+/// new ones closed at once) and restored.
+struct Cut {
+    url: String,
+    down: tokio::sync::watch::Sender<bool>,
+}
+
+async fn cuttable(target: &str) -> Cut {
+    let target = target.trim_start_matches("http://").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (down, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let mut rx = rx.clone();
+            if *rx.borrow() {
+                continue; // dropped: the client sees the connection close
+            }
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = rx.wait_for(|d| *d) => {}
+                }
+            });
+        }
+    });
+    Cut { url, down }
+}
+
+/// anvil is unreachable for 30 s in the middle of minting: sends and
+/// receipts fail, the service keeps its work, and after anvil returns every
+/// mint lands exactly once.
+async fn minting_survives_30_seconds_without_the_node() {
+    let Some(node) = anvil(&[]).await else { return };
+    let cut = cuttable(&node.url).await;
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let url = cut.url.clone();
+    let Some(app) = spawn_app_with(TestEngine::Sqlite, clock.clone(), |s| {
+        s.chain.mode = "rpc".into();
+        s.chain.rpc_url = url;
+        s.chain.flush_ms = 300;
+        s.chain.poll_ms = 50;
+        s.chain.rpc_timeout_ms = 1_000;
+    })
+    .await
+    else {
+        return;
+    };
+    let wallets = sell(&app, &clock, 400).await;
+    let chain = app.app.chain_service().await.expect("chain service").expect("chain on");
+    let down = cut.down.clone();
+    let mut cut_at: Option<Instant> = None;
+    mint_all(&app, &chain, move |round| {
+        if round == 0 {
+            let _ = down.send(true);
+            cut_at = Some(Instant::now());
+        }
+        if cut_at.is_some_and(|t| t.elapsed() >= Duration::from_secs(30)) && *down.borrow() {
+            let _ = down.send(false);
+        }
+        async {}
+    })
+    .await;
+    let txs = app.app.svc.nft().chain_txs("mint_batch").await.expect("txs");
+    assert!(txs.iter().all(|t| t.status != TxStatus::Pending));
+    check_minted_loose(&app, &chain, &wallets, 400).await;
+    drop(node);
+}
+
 mod embedded {
     use super::On;
 
@@ -358,6 +467,16 @@ mod embedded {
 
 mod anvil {
     use super::On;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_stuck_low_fee_batch_is_replaced_and_mined() {
+        super::a_stuck_low_fee_batch_is_replaced_and_mined().await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn minting_survives_30_seconds_without_the_node() {
+        super::minting_survives_30_seconds_without_the_node().await
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_deposit_is_credited_once_after_its_confirmations() {
