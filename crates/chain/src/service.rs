@@ -550,6 +550,8 @@ impl ChainService {
             metrics::counter!("leadex_chain_txs_total", "kind" => tx.kind.clone(), "status" => status).increment(1);
             if !r.success {
                 tracing::warn!(hash = %h, "transaction reverted; its mints queue again");
+            } else if !minted.is_empty() {
+                tracing::info!(tokens = minted.len(), block = r.block_number, gas_used = r.gas_used, tx = %h, "lead tokens minted");
             }
             self.emit_minted(&minted, &r);
             return Ok(());

@@ -22,8 +22,14 @@ pub struct DemoKeys {
     pub buyers: Vec<String>,
 }
 
-/// Creates the demo accounts and an ask, returning the secrets.
-pub async fn seed(app: &App) -> anyhow::Result<(DemoKeys, Principal)> {
+/// Creates the demo accounts and an ask, returning the secrets. With a
+/// chain, buyers are funded through the real escrow path: TestUSDC minted
+/// and deposited with `Escrow.deposit` for each buyer, then credited by the
+/// deposit indexer; without one (`chain.mode = "off"`), by operator credit.
+pub async fn seed(
+    app: &App,
+    chain: Option<&leadex_chain::service::ChainService>,
+) -> anyhow::Result<(DemoKeys, Principal)> {
     let svc = &app.svc;
     let err = |e: leadex_core::AppError| anyhow::anyhow!("{e}");
     let (_, _, admin) = svc.create_account(Role::Admin, "Demo Operator").await.map_err(err)?;
@@ -37,7 +43,17 @@ pub async fn seed(app: &App) -> anyhow::Result<(DemoKeys, Principal)> {
     for (name, verticals, amount) in plans {
         let (account, _, k) = svc.create_account(Role::Buyer, name).await.map_err(err)?;
         // Balances and auto-bid rules, so auctions clear and the market moves.
-        svc.credit_vault(account.id, Money::from_micros(250_000_000_000), "demo").await.map_err(err)?;
+        const FUNDS: u64 = 250_000_000_000; // 250 000.00 USDC
+        match chain {
+            Some(c) => {
+                let faucet = c.wallets().wallets()[0].clone();
+                let tx = c.mint_and_deposit(&faucet, account.id, FUNDS).await?;
+                tracing::info!(buyer = name, %tx, "demo buyer funded on chain through Escrow.deposit");
+            }
+            None => {
+                svc.credit_vault(account.id, Money::from_micros(FUNDS as i64), "demo").await.map_err(err)?;
+            }
+        }
         let buyer = svc.authenticate(&k.secret).await.map_err(err)?;
         let rule = |vertical: &str, bid: &str, priority: i32| {
             serde_json::json!({"vertical": vertical, "bid_amount": bid, "max_bid": "400.00",
@@ -51,6 +67,10 @@ pub async fn seed(app: &App) -> anyhow::Result<(DemoKeys, Principal)> {
         }
         buyers.push(k.secret);
     }
+    if let Some(c) = chain {
+        let credited = c.index_deposits().await?;
+        tracing::info!(credited, "demo deposits credited by the indexer");
+    }
     let principal = svc.authenticate(&seller.secret).await.map_err(err)?;
     svc.create_ask(
         principal.account.id,
@@ -59,7 +79,7 @@ pub async fn seed(app: &App) -> anyhow::Result<(DemoKeys, Principal)> {
             geo: AskGeo { countries: vec!["US".into()], regions: vec![] },
             reserve_price: Money::from_micros(45_000_000),
             buy_now_price: None,
-            auction_duration_secs: Some(60),
+            auction_duration_secs: Some(app.settings.limits.default_auction_secs),
             daily_cap: Some(5_000),
             status: None,
             expires_at: None,
@@ -86,10 +106,15 @@ pub fn print_banner(keys: &DemoKeys, base: &str) {
 \"fields\":{{\"full_name\":\"Jane Doe\",\"email\":\"jane.doe@example.com\",\"phone\":\"+14155550123\",\"own_or_rent\":\"own\",\
 \"roof_type\":\"asphalt_shingle\",\"electric_bill\":\"200_300\",\"timeline\":\"within_1_month\"}},\"source\":\"form\",\
 \"consent\":{{\"tcpa_at\":\"{now}\",\"text\":\"I agree\"}}}}'\n  \
-         curl -s {base}/openapi.json | jq '.paths | keys'\n",
+         curl -s {base}/openapi.json | jq '.paths | keys'\n\n\
+         Every sold lead is minted as an NFT to its buyer on the embedded EVM (batches of up to 50, every 2 s):\n  \
+         curl -s -H 'Authorization: Bearer {buyer0}' {base}/v1/me/purchases | jq '.items[0].id'\n  \
+         curl -s {base}/v1/leads/<lead id>/nft | jq     # token id, owner, status\n  \
+         curl -s {base}/v1/nft/<token id> | jq          # ERC-721 metadata (tokenURI)\n",
         admin = keys.admin,
         seller = keys.seller,
         buyers = keys.buyers.join(", "),
+        buyer0 = keys.buyers.first().map(String::as_str).unwrap_or(""),
         now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     );
 }

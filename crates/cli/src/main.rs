@@ -94,15 +94,23 @@ fn listen(addr: &str) -> anyhow::Result<TcpListener> {
 
 /// Runs the API (when `api`) and a worker (when `work`) until a shutdown
 /// signal, then stops both gracefully.
-async fn run(app: &App, api: bool, work: bool, extra: Option<tokio::task::JoinHandle<()>>) -> anyhow::Result<()> {
+async fn run(
+    app: &App,
+    api: bool,
+    work: bool,
+    extra: Option<tokio::task::JoinHandle<()>>,
+    chain: Option<leadex_chain::service::ChainService>,
+) -> anyhow::Result<()> {
     let metrics = telemetry::init_metrics();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = work.then(|| tokio::spawn(app.worker().run(stop_rx.clone())));
     // The chain service runs beside the worker that feeds it.
-    let chain = match work {
-        true => app.chain_service().await?.map(|c| tokio::spawn(c.run(stop_rx.clone()))),
-        false => None,
-    };
+    let chain = match (work, chain) {
+        (true, Some(c)) => Some(c),
+        (true, None) => app.chain_service().await?,
+        (false, _) => None,
+    }
+    .map(|c| tokio::spawn(c.run(stop_rx.clone())));
     let result = if api {
         let listener =
             listen(&app.settings.server.bind).with_context(|| format!("binding {}", app.settings.server.bind))?;
@@ -149,24 +157,25 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let app = build(s, Arc::new(SystemClock)).await?;
-            run(&app, true, true, None).await
+            run(&app, true, true, None, None).await
         }
         Command::Serve => {
             let app = build(s, Arc::new(SystemClock)).await?;
-            run(&app, true, false, None).await
+            run(&app, true, false, None, None).await
         }
         Command::Work => {
             let app = build(s, Arc::new(SystemClock)).await?;
-            run(&app, false, true, None).await
+            run(&app, false, true, None, None).await
         }
         Command::Demo { every_ms } => {
             let app = build(s, Arc::new(SystemClock)).await?;
-            let (keys, seller) = demo::seed(&app).await?;
+            let chain = app.chain_service().await?;
+            let (keys, seller) = demo::seed(&app, chain.as_ref()).await?;
             demo::print_banner(&keys, &format!("http://{}", app.settings.server.bind));
             let (_tx, rx) = tokio::sync::watch::channel(false);
             let streamer =
                 tokio::spawn(demo::stream_leads(app.clone(), seller, Duration::from_millis(every_ms.max(10)), rx));
-            run(&app, true, true, Some(streamer)).await
+            run(&app, true, true, Some(streamer), chain).await
         }
         Command::Migrate => {
             let app = build(s, Arc::new(SystemClock)).await?;

@@ -493,3 +493,80 @@ mod anvil {
         super::a_nonce_taken_elsewhere_resyncs_and_mints_once(On::Anvil).await
     }
 }
+
+/// `leadex demo` with no external chain: buyers funded through the escrow
+/// on the embedded EVM, and sold leads' tokens minted and served by the
+/// metadata endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_mints_tokens_on_the_embedded_chain() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = std::env::temp_dir().join(format!("leadex-demo-{}", uuid::Uuid::now_v7().simple()));
+    let port = super::free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_leadex"))
+        .args(["demo", "--every-ms", "200"])
+        .env("LEADEX__DATA_DIR", &dir)
+        .env("LEADEX__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("LEADEX__LIMITS__DEFAULT_AUCTION_SECS", "10")
+        .env("LEADEX__CHAIN__FLUSH_MS", "500")
+        .env("LEADEX__LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("demo starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut buyer = String::new();
+    while let Ok(Some(l)) =
+        tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.expect("banner in time")
+    {
+        if let Some(keys) = l.strip_prefix("buyer keys   : ") {
+            buyer = keys.split(", ").next().expect("a key").to_owned();
+            break;
+        }
+    }
+    assert!(!buyer.is_empty(), "the banner names the buyer keys");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let get = |path: String, key: Option<String>| {
+        let http = http.clone();
+        let url = format!("{base}{path}");
+        async move {
+            let mut r = http.get(url);
+            if let Some(k) = key {
+                r = r.bearer_auth(k);
+            }
+            let r = r.send().await.expect("request");
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    // The banner comes before the listener: wait until it answers.
+    let live = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{base}/health/live")).send().await.is_err() {
+        assert!(Instant::now() < live, "the demo never listened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let vault = get("/v1/me/vault".into(), Some(buyer.clone())).await;
+    assert_eq!(vault.0, 200);
+    assert_eq!(
+        vault.1["available"].as_str().map(|a| a != "0.00"),
+        Some(true),
+        "funded through the escrow: {}",
+        vault.1
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let token = loop {
+        assert!(Instant::now() < deadline, "no token minted within 90 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (_, purchases) = get("/v1/me/purchases".into(), Some(buyer.clone())).await;
+        let Some(lead) = purchases["items"][0]["id"].as_str().map(str::to_owned) else { continue };
+        let (status, t) = get(format!("/v1/leads/{lead}/nft"), None).await;
+        if status == 200 && t["status"] == "minted" {
+            break t["token_id"].as_str().expect("token id").to_owned();
+        }
+    };
+    let (status, meta) = get(format!("/v1/nft/{token}"), None).await;
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(meta["status"], "minted");
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
