@@ -186,6 +186,8 @@ pub fn router_with<A: socketioxide::adapter::Adapter>(
         .route("/v1/leads/{id}/nft", get(nft::of_lead))
         .route("/v1/me/wallet", get(nft::mine).post(nft::link))
         .route("/v1/me/wallet/challenge", post(nft::challenge))
+        .route("/v1/me/vault/withdrawals", get(nft::withdrawals).post(nft::withdraw))
+        .route("/v1/reserves", get(nft::reserves))
         .route("/v1/verticals", get(verticals::tree))
         .route("/v1/verticals/{slug}", get(verticals::get));
     if let Some(render) = metrics {

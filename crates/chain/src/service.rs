@@ -19,7 +19,7 @@ use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256};
 use alloy::sol_types::SolCall;
 use chrono::Utc;
 use leadex_core::events::{Event, EventHub, account_room, lead_room};
-use leadex_core::nft::{ChainDeposit, ChainTx, Mint, NewChainTx, NftStore, TxOutcome, TxReplacement};
+use leadex_core::nft::{ChainDeposit, ChainTx, Mint, NewChainTx, NftStore, PayoutKind, TxOutcome, TxReplacement};
 use leadex_domain::AccountId;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
@@ -52,6 +52,12 @@ pub struct ChainConfig {
     pub gas: GasPolicy,
     /// `tokenURI` prefix (`…/v1/nft/`).
     pub base_uri: String,
+    /// Sellers are paid out this often.
+    pub payout_interval: Duration,
+    /// Smallest payable balance paid out, micro-USDC.
+    pub payout_min_micros: i64,
+    /// Proof-of-reserves check interval.
+    pub reserves_interval: Duration,
 }
 
 impl Default for ChainConfig {
@@ -66,6 +72,9 @@ impl Default for ChainConfig {
             custody: Address::ZERO,
             gas: GasPolicy::default(),
             base_uri: "http://127.0.0.1:8080/v1/nft/".into(),
+            payout_interval: Duration::from_secs(3600),
+            payout_min_micros: 10_000_000,
+            reserves_interval: Duration::from_secs(30),
         }
     }
 }
@@ -246,7 +255,11 @@ impl ChainService {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(chain_id = self.chain_id, nft = %self.deployment.nft, "chain service started");
         let mut first_waiting: Option<Instant> = None;
-        let mut last_balances = Instant::now() - Duration::from_secs(3600);
+        let long_ago = Instant::now() - Duration::from_secs(24 * 3600);
+        let (mut last_balances, mut last_reserves) = (long_ago, long_ago);
+        // The first payout run waits one interval (a restart loop must not
+        // pay out every few seconds).
+        let mut last_payouts = Instant::now();
         // Consecutive failed rounds: the pause doubles up to 5 s while the
         // node is unreachable, and resets after a clean round.
         let mut failures: u32 = 0;
@@ -266,6 +279,27 @@ impl ChainService {
             if let Err(e) = self.batch_round(&mut first_waiting).await {
                 ok = false;
                 tracing::warn!(error = %e, "mint batch round failed");
+            }
+            if let Err(e) = self.payout_round().await {
+                ok = false;
+                tracing::warn!(error = %e, "payout round failed");
+            }
+            if last_payouts.elapsed() >= self.config.payout_interval {
+                match self.store.queue_seller_payouts(self.config.payout_min_micros, Utc::now()).await {
+                    Ok(n) => {
+                        last_payouts = Instant::now();
+                        if n > 0 {
+                            tracing::info!(sellers = n, "seller payouts queued");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "queueing seller payouts failed"),
+                }
+            }
+            if last_reserves.elapsed() >= self.config.reserves_interval {
+                last_reserves = Instant::now();
+                if let Err(e) = self.check_reserves().await {
+                    tracing::warn!(error = %e, "reserves check failed");
+                }
             }
             if last_balances.elapsed() > Duration::from_secs(15) {
                 last_balances = Instant::now();
@@ -473,19 +507,50 @@ impl ChainService {
             gas_limit: contracts::mint_batch_gas_limit(mints.len()),
             value: U256::ZERO,
         };
+        let store = self.store.clone();
+        let sent = self
+            .sign_record_send(wallet, "mint_batch", req, fees, Uuid::now_v7(), correlation_ids, move |row| async move {
+                store.record_tx(&row, &leads).await
+            })
+            .await;
+        if sent.is_ok() {
+            tracing::debug!(mints = mints.len(), wallet = %wallet.address(), "mint batch sent");
+        }
+        sent
+    }
+
+    /// Takes the wallet's next nonce, signs `req`, records the row (with
+    /// the work it carries, through `record`) and sends it. Nothing is sent
+    /// unless the row is recorded; a rejected send drops the row (its work
+    /// queues again) and resynchronises the nonce; an unreachable node
+    /// leaves it pending for the tracker to rebroadcast or drop.
+    #[allow(clippy::too_many_arguments)]
+    async fn sign_record_send<F, Fut>(
+        &self,
+        wallet: &HotWallet,
+        kind: &'static str,
+        req: TxRequest,
+        fees: Fees,
+        id: Uuid,
+        correlation_ids: Vec<String>,
+        record: F,
+    ) -> Result<(), ChainError>
+    where
+        F: FnOnce(NewChainTx) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, leadex_core::StoreError>>,
+    {
         let lease = wallet.lease(self.chain.as_ref()).await?;
         let signed = lease.sign(self.chain_id, &req, fees)?;
-        let row = new_tx_row("mint_batch", wallet.address(), &signed, correlation_ids);
-        if !self.store.record_tx(&row, &leads).await.map_err(store_err)? {
-            // Another sender took some of these mints; nothing was sent,
-            // the lease keeps its nonce.
+        let row = new_tx_row(id, kind, wallet.address(), &signed, correlation_ids);
+        if !record(row).await.map_err(store_err)? {
+            // Another sender took some of this work; nothing was sent, the
+            // lease keeps its nonce.
             return Ok(());
         }
         match self.chain.send_raw(&signed.raw).await {
             Ok(_) => {
                 lease.advance();
-                metrics::counter!("leadex_chain_txs_total", "kind" => "mint_batch", "status" => "sent").increment(1);
-                tracing::debug!(hash = %signed.hash, nonce = signed.nonce, mints = mints.len(), wallet = %wallet.address(), "mint batch sent");
+                metrics::counter!("leadex_chain_txs_total", "kind" => kind, "status" => "sent").increment(1);
                 Ok(())
             }
             Err(e) if e.is_already_known() => {
@@ -493,19 +558,117 @@ impl ChainService {
                 Ok(())
             }
             Err(ChainError::Unreachable(m)) => {
-                // It may have arrived: the row stays pending and the tracker
-                // rebroadcasts it (or drops it if its nonce goes elsewhere).
                 lease.resync();
                 Err(ChainError::Unreachable(m))
             }
             Err(e) => {
                 lease.resync();
-                self.store.drop_tx(row.id, &e.to_string(), Utc::now()).await.map_err(store_err)?;
-                metrics::counter!("leadex_chain_txs_total", "kind" => "mint_batch", "status" => "rejected")
-                    .increment(1);
+                self.store.drop_tx(id, &e.to_string(), Utc::now()).await.map_err(store_err)?;
+                metrics::counter!("leadex_chain_txs_total", "kind" => kind, "status" => "rejected").increment(1);
                 Err(e)
             }
         }
+    }
+
+    /// One payout round: settles payouts whose transactions finished, then
+    /// sends queued withdrawals (one `withdrawTo` each) and seller payouts
+    /// (one `payoutBatch` of up to 100).
+    pub async fn payout_round(&self) -> Result<(), ChainError> {
+        let moved = self.store.settle_payouts(Utc::now()).await.map_err(store_err)?;
+        if moved > 0 {
+            tracing::info!(moved, "payouts settled");
+        }
+        let withdrawals = self.store.next_payouts(PayoutKind::Withdrawal, 20).await.map_err(store_err)?;
+        let payouts = self.store.next_payouts(PayoutKind::Payout, 100).await.map_err(store_err)?;
+        if withdrawals.is_empty() && payouts.is_empty() {
+            return Ok(());
+        }
+        let Some(fees) = self.quote().await? else { return Ok(()) };
+        for w in withdrawals {
+            let to: Address =
+                w.to_address.parse().map_err(|_| ChainError::Other(format!("bad address {}", w.to_address)))?;
+            let id = Uuid::now_v7();
+            let input = contracts::Escrow::withdrawToCall {
+                to,
+                amount: U256::from(w.amount_micros.max(0) as u64),
+                r#ref: tx_ref(id),
+            };
+            let req = TxRequest {
+                to: Some(self.deployment.escrow),
+                input: input.abi_encode().into(),
+                gas_limit: 150_000,
+                value: U256::ZERO,
+            };
+            let store = self.store.clone();
+            let wallet = self.wallets.pick();
+            self.sign_record_send(&wallet, "withdraw", req, fees, id, Vec::new(), move |row| async move {
+                store.record_payout_tx(&row, &[w.id]).await
+            })
+            .await?;
+        }
+        if !payouts.is_empty() {
+            let mut to = Vec::with_capacity(payouts.len());
+            let mut amounts = Vec::with_capacity(payouts.len());
+            for p in &payouts {
+                to.push(
+                    p.to_address
+                        .parse::<Address>()
+                        .map_err(|_| ChainError::Other(format!("bad address {}", p.to_address)))?,
+                );
+                amounts.push(U256::from(p.amount_micros.max(0) as u64));
+            }
+            let id = Uuid::now_v7();
+            let n = payouts.len() as u64;
+            let input = contracts::Escrow::payoutBatchCall { to, amounts, r#ref: tx_ref(id) };
+            let req = TxRequest {
+                to: Some(self.deployment.escrow),
+                input: input.abi_encode().into(),
+                gas_limit: 80_000 + 40_000 * n,
+                value: U256::ZERO,
+            };
+            let ids: Vec<Uuid> = payouts.iter().map(|p| p.id).collect();
+            let store = self.store.clone();
+            let wallet = self.wallets.pick();
+            self.sign_record_send(&wallet, "payout_batch", req, fees, id, Vec::new(), move |row| async move {
+                store.record_payout_tx(&row, &ids).await
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Proof of reserves: the escrow contract's token balance against the
+    /// ledger's obligations (every non-escrow balance), kept for
+    /// `GET /v1/reserves` and exported as `leadex_escrow_reserves_ratio`.
+    pub async fn check_reserves(&self) -> Result<serde_json::Value, ChainError> {
+        let out =
+            self.chain.call(self.deployment.escrow, contracts::Escrow::reservesCall {}.abi_encode().into()).await?;
+        let onchain = contracts::Escrow::reservesCall::abi_decode_returns(&out)
+            .map_err(|e| ChainError::Other(format!("reserves: {e}")))?;
+        let onchain = i64::try_from(onchain).unwrap_or(i64::MAX);
+        let obligations = self.store.obligations().await.map_err(store_err)?;
+        let block = self.chain.block_number().await?;
+        // Basis points, integer: 10 000 = fully backed.
+        let ratio_bps =
+            if obligations <= 0 { 10_000 } else { (i128::from(onchain) * 10_000 / i128::from(obligations)) as i64 };
+        metrics::gauge!("leadex_escrow_reserves_ratio").set(ratio_bps as f64 / 10_000.0);
+        let money = |m: i64| leadex_domain::Money::from_micros(m).to_string();
+        let v = json!({
+            "chain_id": self.chain_id,
+            "escrow": self.deployment.escrow.to_string(),
+            "onchain": money(onchain),
+            "obligations": money(obligations),
+            "surplus": money(onchain.saturating_sub(obligations)),
+            "ratio_bps": ratio_bps,
+            "fully_backed": onchain >= obligations,
+            "block_number": block,
+            "checked_at": Utc::now(),
+        });
+        self.store.set_chain_meta(&format!("reserves:{}", self.chain_id), &v.to_string()).await.map_err(store_err)?;
+        if onchain < obligations {
+            tracing::warn!(onchain, obligations, "escrow reserves are short of the ledger's obligations");
+        }
+        Ok(v)
     }
 
     /// One tracker round over every pending transaction.
@@ -677,12 +840,20 @@ fn decode(raw: &[u8]) -> Result<(Option<Address>, Bytes), ChainError> {
     Ok((env.to(), env.input().clone()))
 }
 
-fn new_tx_row(kind: &str, wallet: Address, s: &SignedTx, correlation_ids: Vec<String>) -> NewChainTx {
+/// The escrow `ref` of a transaction: its row id, zero-padded (unique, so
+/// a re-sent payout never collides with the contract's used refs).
+fn tx_ref(id: Uuid) -> B256 {
+    let mut r = [0u8; 32];
+    r[..16].copy_from_slice(id.as_bytes());
+    B256::from(r)
+}
+
+fn new_tx_row(id: Uuid, kind: &str, wallet: Address, s: &SignedTx, correlation_ids: Vec<String>) -> NewChainTx {
     let mut ids = correlation_ids;
     ids.sort();
     ids.dedup();
     NewChainTx {
-        id: Uuid::now_v7(),
+        id,
         kind: kind.to_owned(),
         wallet: wallet.to_string(),
         nonce: s.nonce,

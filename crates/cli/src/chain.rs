@@ -83,6 +83,9 @@ impl App {
             custody,
             gas: GasPolicy { ceiling: u128::from(c.gas_ceiling_gwei) * 1_000_000_000, ..GasPolicy::default() },
             base_uri,
+            payout_interval: Duration::from_secs(c.payout_interval_secs.max(1)),
+            payout_min_micros: leadex_domain::Money::parse(&c.payout_min).map(|m| m.micros()).unwrap_or(10_000_000),
+            reserves_interval: Duration::from_secs(c.reserves_interval_secs.max(1)),
             ..ChainConfig::default()
         };
         let pool = Arc::new(WalletPool::new(hot)?);

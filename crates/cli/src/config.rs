@@ -109,6 +109,12 @@ pub struct ChainSettings {
     pub rpc_timeout_ms: u64,
     /// `domain` of wallet-linking (EIP-4361) messages; empty: `server.bind`.
     pub siwe_domain: String,
+    /// Seller payouts run this often (seconds).
+    pub payout_interval_secs: u64,
+    /// Smallest payable balance paid out (USDC, e.g. "10.00").
+    pub payout_min: String,
+    /// Proof-of-reserves check interval (seconds).
+    pub reserves_interval_secs: u64,
 }
 
 /// `[privacy]`.
@@ -285,6 +291,9 @@ impl Settings {
         }
         if c.mode != "off" && (c.confirmations == 0 || c.poll_ms == 0 || c.fee_bump_pct < 10) {
             bail!("chain.confirmations and chain.poll_ms must be ≥ 1 and chain.fee_bump_pct ≥ 10");
+        }
+        if c.mode != "off" && leadex_domain::Money::parse(&c.payout_min).is_err() {
+            bail!("chain.payout_min must be a USDC amount like \"10.00\"");
         }
         let custody_ok = c.custody_address.starts_with("0x") && c.custody_address.len() == 42;
         if !c.custody_address.is_empty() && !custody_ok {

@@ -49,6 +49,11 @@ impl LedgerAccount {
     pub fn fees() -> Self {
         Self { id: "fees".into(), kind: "fees", owner: None }
     }
+    /// Money on its way out of the escrow contract (withdrawals and seller
+    /// payouts sent, not yet confirmed on chain).
+    pub fn outbound() -> Self {
+        Self { id: "outbound".into(), kind: "outbound", owner: None }
+    }
     /// The chain boundary.
     pub fn escrow() -> Self {
         Self { id: "escrow".into(), kind: "escrow", owner: None }

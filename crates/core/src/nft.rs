@@ -317,6 +317,28 @@ pub trait NftStore: Send + Sync + std::fmt::Debug + 'static {
     async fn record_deposit(&self, d: &ChainDeposit) -> Result<bool, StoreError>;
     /// Whether an account exists and is a buyer.
     async fn is_buyer(&self, account: AccountId) -> Result<bool, StoreError>;
+    /// Moves `amount` from the buyer's available balance to `outbound` and
+    /// queues its on-chain withdrawal, in one transaction; false (nothing
+    /// written) when the balance is short.
+    async fn request_withdrawal(&self, p: &Payout) -> Result<bool, StoreError>;
+    /// Queues a payout of every seller whose payable balance reaches
+    /// `min_micros` and who linked a wallet (payable → outbound); how many.
+    async fn queue_seller_payouts(&self, min_micros: i64, at: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Up to `limit` queued payouts of a kind, oldest first.
+    async fn next_payouts(&self, kind: PayoutKind, limit: usize) -> Result<Vec<Payout>, StoreError>;
+    /// Records a signed transaction carrying `payouts` (queued → sending),
+    /// in one transaction; false (nothing written) if any was not queued.
+    async fn record_payout_tx(&self, tx: &NewChainTx, payouts: &[Uuid]) -> Result<bool, StoreError>;
+    /// Settles payouts whose transaction finished: confirmed → paid (the
+    /// money leaves the ledger: outbound → escrow); reverted → failed (the
+    /// money returns to the account); dropped → queued again. Each payout
+    /// in its own conditional transaction; how many moved.
+    async fn settle_payouts(&self, at: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// An account's withdrawals and payouts, newest first.
+    async fn payouts_of(&self, account: AccountId, limit: usize) -> Result<Vec<Payout>, StoreError>;
+    /// Sum of every non-escrow ledger balance: what the escrow contract
+    /// must hold.
+    async fn obligations(&self) -> Result<i64, StoreError>;
     /// A chain setting (contract addresses, cursors).
     async fn chain_meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a chain setting.
@@ -355,4 +377,47 @@ pub struct ChainDeposit {
     pub block_number: u64,
     /// Now.
     pub at: DateTime<Utc>,
+}
+
+/// What a payout row pays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutKind {
+    /// A buyer's withdrawal (`withdrawTo`).
+    Withdrawal,
+    /// A seller payout (`payoutBatch`).
+    Payout,
+}
+
+impl PayoutKind {
+    /// Column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutKind::Withdrawal => "withdrawal",
+            PayoutKind::Payout => "payout",
+        }
+    }
+}
+
+/// Money leaving the escrow for an account's wallet.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Payout {
+    /// Row id (also the on-chain `ref` of a withdrawal).
+    pub id: Uuid,
+    /// Withdrawal or payout.
+    pub kind: PayoutKind,
+    /// The account paid.
+    pub account_id: AccountId,
+    /// Destination wallet.
+    pub to_address: String,
+    /// Micro-USDC.
+    pub amount_micros: i64,
+    /// `queued`, `sending`, `paid`, `failed`.
+    pub status: String,
+    /// Its transaction.
+    pub chain_tx_id: Option<Uuid>,
+    /// Requested.
+    pub created_at: DateTime<Utc>,
+    /// Paid or failed.
+    pub finished_at: Option<DateTime<Utc>>,
 }

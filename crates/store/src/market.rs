@@ -1604,3 +1604,192 @@ impl SqlStore {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PayoutRow {
+    id: Uuid,
+    kind: String,
+    account_id: Uuid,
+    to_address: String,
+    amount_micros: i64,
+    status: String,
+    chain_tx_id: Option<Uuid>,
+    created_at: i64,
+    finished_at: Option<i64>,
+}
+
+pub(crate) const PAYOUT_COLUMNS: &str =
+    "id, kind, account_id, to_address, amount_micros, status, chain_tx_id, created_at, finished_at";
+
+impl TryFrom<PayoutRow> for leadex_core::nft::Payout {
+    type Error = StoreError;
+    fn try_from(r: PayoutRow) -> Result<Self, StoreError> {
+        use leadex_core::nft::PayoutKind;
+        let kind = match r.kind.as_str() {
+            "withdrawal" => PayoutKind::Withdrawal,
+            "payout" => PayoutKind::Payout,
+            _ => return Err(StoreError::Corrupt("chain_payouts.kind".into())),
+        };
+        Ok(Self {
+            id: r.id,
+            kind,
+            account_id: AccountId::from_uuid(r.account_id),
+            to_address: r.to_address,
+            amount_micros: r.amount_micros,
+            status: r.status,
+            chain_tx_id: r.chain_tx_id,
+            created_at: leadex_core::clock::from_micros(r.created_at),
+            finished_at: r.finished_at.map(leadex_core::clock::from_micros),
+        })
+    }
+}
+
+/// The ledger account a payout's money came from.
+fn payout_source(kind: &str, account: AccountId) -> LedgerAccount {
+    if kind == "withdrawal" { LedgerAccount::available(account) } else { LedgerAccount::payable(account) }
+}
+
+impl SqlStore {
+    pub(crate) async fn request_withdrawal_tx(&self, w: &leadex_core::nft::Payout) -> Result<bool, StoreError> {
+        let m = Movement::transfer(
+            LedgerAccount::available(w.account_id),
+            LedgerAccount::outbound(),
+            Money::from_micros(w.amount_micros),
+            "withdrawal",
+            format!("withdrawal:{}", w.id),
+        );
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            match post!(tx, &m, w.created_at) {
+                Ok(_) => {}
+                Err(PostError::Insufficient) => {
+                    tx.rollback().await.map_err(map_err)?;
+                    return Ok(false);
+                }
+                Err(PostError::Store(e)) => return Err(e),
+            }
+            sqlx::query(
+                "INSERT INTO chain_payouts (id, kind, account_id, to_address, amount_micros, status, created_at)
+                 VALUES ($1, 'withdrawal', $2, $3, $4, 'queued', $5)",
+            )
+            .bind(w.id)
+            .bind(w.account_id.as_uuid())
+            .bind(&w.to_address)
+            .bind(w.amount_micros)
+            .bind(micros(w.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        })
+    }
+
+    pub(crate) async fn queue_seller_payouts_tx(&self, min_micros: i64, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            let due: Vec<(Uuid, i64, String)> = sqlx::query_as(
+                "SELECT a.owner_id, a.balance, w.address FROM ledger_accounts a
+                 JOIN buyer_wallets w ON w.account_id = a.owner_id
+                 WHERE a.kind = 'payable' AND a.balance >= $1 AND a.balance > 0",
+            )
+            .bind(min_micros)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            for (owner, balance, address) in &due {
+                let id = Uuid::now_v7();
+                let m = Movement::transfer(
+                    LedgerAccount::payable(AccountId::from_uuid(*owner)),
+                    LedgerAccount::outbound(),
+                    Money::from_micros(*balance),
+                    "payout",
+                    format!("payout:{id}"),
+                );
+                if let Err(e) = post!(tx, &m, at) {
+                    tx.rollback().await.map_err(map_err)?;
+                    return Err(StoreError::from(e));
+                }
+                sqlx::query(
+                    "INSERT INTO chain_payouts (id, kind, account_id, to_address, amount_micros, status, created_at)
+                     VALUES ($1, 'payout', $2, $3, $4, 'queued', $5)",
+                )
+                .bind(id)
+                .bind(owner)
+                .bind(address)
+                .bind(balance)
+                .bind(micros(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(due.len() as u64)
+        })
+    }
+
+    pub(crate) async fn settle_payouts_tx(&self, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let finished: Vec<(Uuid, String, Uuid, i64, String)> = with_pool!(self, write, |p| sqlx::query_as(
+            "SELECT p.id, p.kind, p.account_id, p.amount_micros, t.status FROM chain_payouts p
+             JOIN chain_txs t ON t.id = p.chain_tx_id
+             WHERE p.status = 'sending' AND t.status <> 'pending'"
+        )
+        .fetch_all(p)
+        .await
+        .map_err(map_err))?;
+        let mut moved = 0;
+        for (id, kind, account, amount, tx_status) in finished {
+            let account = AccountId::from_uuid(account);
+            let (to_status, movement) = match tx_status.as_str() {
+                "confirmed" => (
+                    "paid",
+                    Some(Movement::transfer(
+                        LedgerAccount::outbound(),
+                        LedgerAccount::escrow(),
+                        Money::from_micros(amount),
+                        "paid_out",
+                        format!("{kind}:{id}"),
+                    )),
+                ),
+                "reverted" => (
+                    "failed",
+                    Some(Movement::transfer(
+                        LedgerAccount::outbound(),
+                        payout_source(&kind, account),
+                        Money::from_micros(amount),
+                        "payout_failed",
+                        format!("{kind}:{id}"),
+                    )),
+                ),
+                _ => ("queued", None),
+            };
+            let done = with_pool!(self, write, |p| {
+                let mut tx = p.begin_write().await.map_err(map_err)?;
+                let n = sqlx::query(
+                    "UPDATE chain_payouts SET status = $2,
+                            chain_tx_id = CASE WHEN $2 = 'queued' THEN NULL ELSE chain_tx_id END,
+                            finished_at = CASE WHEN $2 = 'queued' THEN NULL ELSE $3 END
+                     WHERE id = $1 AND status = 'sending'",
+                )
+                .bind(id)
+                .bind(to_status)
+                .bind(micros(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+                if n == 1
+                    && let Some(m) = &movement
+                    && let Err(e) = post!(tx, m, at)
+                {
+                    tx.rollback().await.map_err(map_err)?;
+                    return Err(StoreError::from(e));
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok::<u64, StoreError>(n)
+            })?;
+            moved += done;
+        }
+        Ok(moved)
+    }
+}

@@ -6,13 +6,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use leadex_core::clock::from_micros;
 use leadex_core::nft::{
-    ChainTx, Mint, MintStatus, NewChainTx, NewMint, NftStore, TxOutcome, TxReplacement, TxStatus, WalletChallenge,
+    ChainTx, Mint, MintStatus, NewChainTx, NewMint, NftStore, Payout, PayoutKind, TxOutcome, TxReplacement, TxStatus,
+    WalletChallenge,
 };
 use leadex_core::ports::StoreError;
 use leadex_domain::{AccountId, LeadId};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
+use crate::market::{PAYOUT_COLUMNS, PayoutRow};
 use crate::{BeginWrite, Db, SqlStore, map_err, micros};
 
 #[derive(sqlx::FromRow)]
@@ -121,6 +123,34 @@ impl TryFrom<TxRow> for ChainTx {
     }
 }
 
+/// Inserts a [`NewChainTx`] as a pending `chain_txs` row (inside the
+/// caller's transaction).
+macro_rules! insert_chain_tx {
+    ($exec:expr, $t:expr) => {{
+        let t: &NewChainTx = $t;
+        sqlx::query(
+            "INSERT INTO chain_txs (id, kind, wallet, nonce, hash, hashes, raw, max_fee_per_gas, max_priority_fee,
+                                    gas_limit, status, attempts, correlation_ids, created_at, sent_at)
+             VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, 'pending', 1, $10, $11, $11)",
+        )
+        .bind(t.id)
+        .bind(&t.kind)
+        .bind(&t.wallet)
+        .bind(t.nonce as i64)
+        .bind(&t.hash)
+        .bind(&t.raw)
+        .bind(t.max_fee_per_gas.to_string())
+        .bind(t.max_priority_fee_per_gas.to_string())
+        .bind(t.gas_limit as i64)
+        .bind(t.correlation_ids.join(" "))
+        .bind(micros(t.created_at))
+        .execute($exec)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+    }};
+}
+
 /// Moves a transaction's `sending` mints back to `queued` (a new batch
 /// will carry them); evaluates to the rows moved.
 macro_rules! requeue_mints {
@@ -200,25 +230,7 @@ impl NftStore for SqlStore {
     async fn record_tx(&self, t: &NewChainTx, leads: &[(LeadId, String)]) -> Result<bool, StoreError> {
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
-            sqlx::query(
-                "INSERT INTO chain_txs (id, kind, wallet, nonce, hash, hashes, raw, max_fee_per_gas, max_priority_fee,
-                                        gas_limit, status, attempts, correlation_ids, created_at, sent_at)
-                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, 'pending', 1, $10, $11, $11)",
-            )
-            .bind(t.id)
-            .bind(&t.kind)
-            .bind(&t.wallet)
-            .bind(t.nonce as i64)
-            .bind(&t.hash)
-            .bind(&t.raw)
-            .bind(t.max_fee_per_gas.to_string())
-            .bind(t.max_priority_fee_per_gas.to_string())
-            .bind(t.gas_limit as i64)
-            .bind(t.correlation_ids.join(" "))
-            .bind(micros(t.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            insert_chain_tx!(&mut *tx, t)?;
             for (lead, recipient) in leads {
                 let n = sqlx::query(
                     "UPDATE nft_mints SET status = 'sending', chain_tx_id = $1, recipient = $2
@@ -485,6 +497,77 @@ impl NftStore for SqlStore {
         .await
         .map_err(map_err))?;
         Ok(n > 0)
+    }
+
+    async fn request_withdrawal(&self, p: &Payout) -> Result<bool, StoreError> {
+        self.request_withdrawal_tx(p).await
+    }
+
+    async fn queue_seller_payouts(&self, min_micros: i64, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.queue_seller_payouts_tx(min_micros, at).await
+    }
+
+    async fn next_payouts(&self, kind: PayoutKind, limit: usize) -> Result<Vec<Payout>, StoreError> {
+        let sql = format!(
+            "SELECT {PAYOUT_COLUMNS} FROM chain_payouts WHERE kind = $1 AND status = 'queued' ORDER BY created_at, id LIMIT $2"
+        );
+        let rows: Vec<PayoutRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(kind.as_str())
+            .bind(limit as i64)
+            .fetch_all(p)
+            .await
+            .map_err(map_err))?;
+        rows.into_iter().map(Payout::try_from).collect()
+    }
+
+    async fn record_payout_tx(&self, t: &NewChainTx, payouts: &[Uuid]) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            insert_chain_tx!(&mut *tx, t)?;
+            for id in payouts {
+                let n = sqlx::query(
+                    "UPDATE chain_payouts SET status = 'sending', chain_tx_id = $1 WHERE id = $2 AND status = 'queued'",
+                )
+                .bind(t.id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+                if n != 1 {
+                    tx.rollback().await.map_err(map_err)?;
+                    return Ok(false);
+                }
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        })
+    }
+
+    async fn settle_payouts(&self, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.settle_payouts_tx(at).await
+    }
+
+    async fn payouts_of(&self, account: AccountId, limit: usize) -> Result<Vec<Payout>, StoreError> {
+        let sql = format!(
+            "SELECT {PAYOUT_COLUMNS} FROM chain_payouts WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+        );
+        let rows: Vec<PayoutRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(account.as_uuid())
+            .bind(limit as i64)
+            .fetch_all(p)
+            .await
+            .map_err(map_err))?;
+        rows.into_iter().map(Payout::try_from).collect()
+    }
+
+    async fn obligations(&self) -> Result<i64, StoreError> {
+        with_pool!(self, fresh, |p| sqlx::query_scalar::<_, i64>(
+            "SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM ledger_accounts WHERE kind <> 'escrow'"
+        )
+        .fetch_one(p)
+        .await
+        .map_err(map_err))
     }
 
     async fn chain_meta(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -27,6 +27,12 @@ pub async fn of_lead(State(st): State<AppState>, Path(id): Path<String>) -> ApiR
     Ok(Json(st.svc.lead_token(&id).await?))
 }
 
+/// Linking a wallet needs a writing key: `vault:write` (buyers: tokens go
+/// there) or `asks:write` (sellers: payouts go there).
+fn wallet_scope(auth: &Auth) -> Result<&leadex_core::model::Principal, crate::problem::ApiError> {
+    if auth.0.can(Scope::AsksWrite) { Ok(&auth.0) } else { auth.require(Scope::VaultWrite) }
+}
+
 /// Body of `POST /v1/me/wallet/challenge`.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -54,7 +60,7 @@ pub async fn challenge(
     auth: Auth,
     JsonBody(req): JsonBody<ChallengeRequest>,
 ) -> ApiResult<Json<Value>> {
-    let p = auth.require(Scope::VaultWrite)?;
+    let p = wallet_scope(&auth)?;
     Ok(Json(st.svc.wallet_challenge(p, &req.address).await?))
 }
 
@@ -68,7 +74,7 @@ pub async fn link(
     auth: Auth,
     JsonBody(req): JsonBody<LinkRequest>,
 ) -> ApiResult<Json<Value>> {
-    let p = auth.require(Scope::VaultWrite)?;
+    let p = wallet_scope(&auth)?;
     Ok(Json(st.svc.link_wallet(p, &req.message, &req.signature).await?))
 }
 
@@ -77,4 +83,42 @@ pub async fn link(
     security(("api_key" = [])))]
 pub async fn mine(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
     Ok(Json(st.svc.my_wallet(&auth.0).await?))
+}
+
+/// Body of `POST /v1/me/vault/withdrawals`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalRequest {
+    /// USDC amount (`"12.50"`).
+    pub amount: String,
+    /// Destination (`0x`); default: the linked wallet.
+    pub to: Option<String>,
+}
+
+/// Withdraws from the available balance to a wallet (queued; sent by the
+/// chain service with `Escrow.withdrawTo`).
+#[utoipa::path(post, path = "/v1/me/vault/withdrawals", tag = "vault", request_body = WithdrawalRequest,
+    responses((status = 202, body = Object), (status = 422, body = Problem)), security(("api_key" = [])))]
+pub async fn withdraw(
+    State(st): State<AppState>,
+    auth: Auth,
+    JsonBody(req): JsonBody<WithdrawalRequest>,
+) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+    let p = auth.require(Scope::VaultWrite)?;
+    let w = st.svc.request_withdrawal(p, &req.amount, req.to.as_deref()).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(w)))
+}
+
+/// The caller's withdrawals (buyers) or payouts (sellers), newest first.
+#[utoipa::path(get, path = "/v1/me/vault/withdrawals", tag = "vault", responses((status = 200, body = Object)),
+    security(("api_key" = [])))]
+pub async fn withdrawals(State(st): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+    Ok(Json(st.svc.my_payouts(&auth.0).await?))
+}
+
+/// Proof of reserves: the escrow contract's balance against the ledger's
+/// obligations at the last check. Public.
+#[utoipa::path(get, path = "/v1/reserves", tag = "vault", responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn reserves(State(st): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(st.svc.reserves().await?))
 }

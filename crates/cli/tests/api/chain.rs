@@ -113,6 +113,11 @@ async fn link_wallet(app: &TestApp, key: &str, index: u32) -> Address {
 /// `n` sold leads (5 buyers with catch-all rules and linked wallets); the
 /// buyers' wallets by account id.
 async fn sell(app: &TestApp, clock: &ManualClock, n: usize) -> HashMap<String, Address> {
+    sell_by(app, clock, n).await.0
+}
+
+/// [`sell`], also returning the seller's key.
+async fn sell_by(app: &TestApp, clock: &ManualClock, n: usize) -> (HashMap<String, Address>, String) {
     let svc = app.app.svc.clone();
     let (_, _, sk) = svc.create_account(Role::Seller, "chain seller").await.expect("seller");
     let seller = svc.authenticate(&sk.secret).await.expect("auth");
@@ -144,7 +149,7 @@ async fn sell(app: &TestApp, clock: &ManualClock, n: usize) -> HashMap<String, A
         eprintln!("mint jobs: {}", j.body);
     }
     assert_eq!(queued as usize, n, "every sale queued its token");
-    wallets
+    (wallets, sk.secret)
 }
 
 /// Runs tracker and batcher rounds until every token is minted (or 180 s);
@@ -446,8 +451,92 @@ async fn minting_survives_30_seconds_without_the_node() {
     drop(node);
 }
 
+async fn usdc_of(chain: &ChainService, who: Address) -> U256 {
+    use leadex_chain::alloy::sol_types::SolCall;
+    let call = leadex_chain::contracts::TestUSDC::balanceOfCall { owner: who }.abi_encode();
+    let out = chain.chain().call(chain.deployment().usdc, call.into()).await.expect("balanceOf");
+    leadex_chain::contracts::TestUSDC::balanceOfCall::abi_decode_returns(&out).expect("decoded")
+}
+
+/// Rounds of tracker and payout settlement until nothing is in flight.
+async fn settle(app: &TestApp, chain: &ChainService) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        chain.track().await.expect("tracked");
+        chain.payout_round().await.expect("payout round");
+        let busy = app
+            .app
+            .store
+            .scalar_i64("SELECT COUNT(*) FROM chain_payouts WHERE status IN ('queued', 'sending')")
+            .await
+            .expect("count");
+        if busy == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "payouts did not settle");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A buyer withdraws to its linked wallet (`withdrawTo`), a seller is paid
+/// out (`payoutBatch`); the ledger and the chain agree, and proof of
+/// reserves reports full backing until operator credits (no chain money)
+/// make it short.
+async fn withdrawals_payouts_and_reserves(on: On) {
+    let Some((app, clock, _node)) = app_on(on, 30).await else { return };
+    let (id, key) = app.account(Role::Buyer, "withdrawer").await;
+    let chain = app.app.chain_service().await.expect("chain service").expect("chain on");
+    let owner = HotWallet::new(mnemonic_signer(DEV_MNEMONIC, 0).expect("signer"));
+    chain.mint_and_deposit(&owner, id.parse().expect("id"), 1_000_000_000).await.expect("deposit");
+    chain.index_deposits().await.expect("indexed");
+    let wallet = link_wallet(&app, &key, 20).await;
+    let short = app.post("/v1/me/vault/withdrawals", Some(&key), &json!({"amount": "1000.01"})).await;
+    assert_eq!((short.status, short.code()), (422, "insufficient_funds"), "{}", short.body);
+    let w = app.post("/v1/me/vault/withdrawals", Some(&key), &json!({"amount": "100.00"})).await;
+    assert_eq!(w.status, 202, "{}", w.body);
+    assert_eq!(w.body["to"], wallet.to_string());
+    let v = app.get("/v1/me/vault", Some(&key)).await;
+    assert_eq!(v.body["available"], "900.00");
+    settle(&app, &chain).await;
+    assert_eq!(usdc_of(&chain, wallet).await, U256::from(100_000_000u64), "withdrawn on chain");
+    let list = app.get("/v1/me/vault/withdrawals", Some(&key)).await;
+    assert_eq!(list.body["items"][0]["status"], "paid", "{}", list.body);
+    chain.check_reserves().await.expect("reserves");
+    let r = app.get("/v1/reserves", None).await;
+    assert_eq!(
+        (r.body["onchain"].as_str(), r.body["obligations"].as_str()),
+        (Some("900.00"), Some("900.00")),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["fully_backed"], true);
+
+    // A seller with sales and a linked wallet is paid its payable balance.
+    let (_, seller_key) = sell_by(&app, &clock, 3).await;
+    let seller_wallet = link_wallet(&app, &seller_key, 21).await;
+    let seller_id: leadex_domain::AccountId =
+        app.get("/v1/me", Some(&seller_key)).await.body["id"].as_str().expect("id").parse().expect("uuid");
+    let payable = app.app.svc.market().vault(seller_id).await.expect("vault").payable;
+    assert!(payable.micros() > 0, "the seller earned");
+    assert_eq!(app.app.svc.nft().queue_seller_payouts(1, Utc::now()).await.expect("queued"), 1);
+    settle(&app, &chain).await;
+    assert_eq!(usdc_of(&chain, seller_wallet).await, U256::from(payable.micros() as u64), "paid out on chain");
+    assert_eq!(app.app.svc.market().vault(seller_id).await.expect("vault").payable.micros(), 0);
+    let txs = app.app.svc.nft().chain_txs("payout_batch").await.expect("txs");
+    assert_eq!((txs.len(), txs[0].status), (1, TxStatus::Confirmed));
+    // Operator credits to the sale's buyers put money in the ledger that
+    // never crossed the chain: the check reports the shortfall.
+    let r = chain.check_reserves().await.expect("reserves");
+    assert_eq!(r["fully_backed"], false, "{r}");
+}
+
 mod embedded {
     use super::On;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn withdrawals_payouts_and_reserves() {
+        super::withdrawals_payouts_and_reserves(On::Embedded).await
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_deposit_is_credited_once_after_its_confirmations() {
@@ -467,6 +556,11 @@ mod embedded {
 
 mod anvil {
     use super::On;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn withdrawals_payouts_and_reserves() {
+        super::withdrawals_payouts_and_reserves(On::Anvil).await
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_stuck_low_fee_batch_is_replaced_and_mined() {

@@ -107,7 +107,7 @@ fn bid_error(e: BidError) -> AppError {
     }
 }
 
-fn positive(m: Money, field: &str) -> Result<Money, AppError> {
+pub(crate) fn positive(m: Money, field: &str) -> Result<Money, AppError> {
     if m.micros() <= 0 {
         return Err(AppError::invalid("invalid_amount", format!("{field} must be positive")).with_field(field));
     }

@@ -192,6 +192,78 @@ impl Leadex {
     }
 }
 
+impl Leadex {
+    /// `POST /v1/me/vault/withdrawals`: moves `amount` from the buyer's
+    /// available balance to `outbound` and queues its `withdrawTo` to `to`
+    /// (default: the linked wallet).
+    pub async fn request_withdrawal(&self, who: &Principal, amount: &str, to: Option<&str>) -> Result<Value, AppError> {
+        use leadex_domain::Money;
+        use leadex_domain::account::Role;
+        if who.account.role != Role::Buyer {
+            return Err(AppError::new(
+                crate::error::ErrorKind::Forbidden,
+                "buyers_only",
+                "only buyers withdraw; sellers are paid out",
+            ));
+        }
+        let amount = Money::parse(amount)
+            .map_err(|e| AppError::invalid("invalid_amount", e.to_string()).with_field("amount"))?;
+        let amount = super::market::positive(amount, "amount")?;
+        let to = match to {
+            Some(a) => checksum_address(&parse_address(a.trim()).ok_or_else(|| {
+                AppError::invalid("invalid_address", "to must be 0x + 40 hex digits").with_field("to")
+            })?),
+            None => self.nft.linked_wallet(who.account.id).await?.ok_or_else(|| {
+                AppError::invalid("wallet_required", "link a wallet (POST /v1/me/wallet) or give `to`").with_field("to")
+            })?,
+        };
+        let p = crate::nft::Payout {
+            id: uuid::Uuid::now_v7(),
+            kind: crate::nft::PayoutKind::Withdrawal,
+            account_id: who.account.id,
+            to_address: to,
+            amount_micros: amount.micros(),
+            status: "queued".into(),
+            chain_tx_id: None,
+            created_at: self.clock.now(),
+            finished_at: None,
+        };
+        if !self.nft.request_withdrawal(&p).await? {
+            return Err(AppError::invalid("insufficient_funds", "available balance does not cover the amount")
+                .with_field("amount"));
+        }
+        Ok(payout_json(&p))
+    }
+
+    /// `GET /v1/me/vault/withdrawals`: the caller's withdrawals and payouts.
+    pub async fn my_payouts(&self, who: &Principal) -> Result<Value, AppError> {
+        let items: Vec<Value> = self.nft.payouts_of(who.account.id, 100).await?.iter().map(payout_json).collect();
+        Ok(json!({"items": items}))
+    }
+
+    /// `GET /v1/reserves`: the last proof-of-reserves check.
+    pub async fn reserves(&self) -> Result<Value, AppError> {
+        let key = format!("reserves:{}", self.config.siwe.chain_id);
+        let Some(v) = self.nft.chain_meta(&key).await? else {
+            return Err(AppError::not_found("reserves_unknown", "no reserves check has run yet"));
+        };
+        serde_json::from_str(&v).map_err(AppError::internal)
+    }
+}
+
+fn payout_json(p: &crate::nft::Payout) -> Value {
+    json!({
+        "id": p.id,
+        "kind": p.kind,
+        "to": p.to_address,
+        "amount": leadex_domain::Money::from_micros(p.amount_micros).to_string(),
+        "status": p.status,
+        "chain_tx_id": p.chain_tx_id,
+        "created_at": p.created_at,
+        "finished_at": p.finished_at,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

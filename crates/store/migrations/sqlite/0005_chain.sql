@@ -93,3 +93,21 @@ CREATE TABLE chain_deposits (
     PRIMARY KEY (tx_hash, log_index)
 );
 CREATE INDEX chain_deposits_account ON chain_deposits (account_id);
+
+-- Money leaving the escrow on chain: buyer withdrawals (one withdrawTo
+-- each) and seller payouts (many per payoutBatch). The amount sits in the
+-- ledger's `outbound` account from the request until the transaction is
+-- confirmed (then it leaves the ledger) or reverts (then it goes back).
+CREATE TABLE chain_payouts (
+    id              BLOB PRIMARY KEY,
+    kind            TEXT NOT NULL CHECK (kind IN ('withdrawal', 'payout')),
+    account_id      BLOB NOT NULL REFERENCES accounts (id),
+    to_address      TEXT NOT NULL,
+    amount_micros   INTEGER NOT NULL CHECK (amount_micros > 0),
+    status          TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'paid', 'failed')),
+    chain_tx_id     BLOB REFERENCES chain_txs (id),
+    created_at      INTEGER NOT NULL,
+    finished_at     INTEGER
+);
+CREATE INDEX chain_payouts_queued ON chain_payouts (kind, created_at) WHERE status = 'queued';
+CREATE INDEX chain_payouts_account ON chain_payouts (account_id, created_at DESC);
