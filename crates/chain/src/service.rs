@@ -405,6 +405,10 @@ impl ChainService {
                 let wei: u128 = b.try_into().unwrap_or(u128::MAX);
                 metrics::gauge!("leadex_chain_wallet_balance_wei", "wallet" => w.address().to_string()).set(wei as f64);
             }
+            if let Ok(n) = self.chain.mined_nonce(w.address()).await {
+                metrics::gauge!("leadex_chain_wallet_confirmed_nonce", "wallet" => w.address().to_string())
+                    .set(n as f64);
+            }
         }
     }
 
@@ -418,6 +422,16 @@ impl ChainService {
         let waiting: u64 =
             backlog.iter().filter(|(s, _)| *s != leadex_core::nft::MintStatus::Minted).map(|(_, n)| n).sum();
         metrics::gauge!("leadex_nft_mint_backlog").set(waiting as f64);
+        let oldest = match waiting {
+            0 => 0.0,
+            _ => self
+                .store
+                .oldest_unminted()
+                .await
+                .map_err(store_err)?
+                .map_or(0.0, |t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0),
+        };
+        metrics::gauge!("leadex_nft_mint_backlog_oldest_age_seconds").set(oldest);
         if queued.is_empty() {
             *first_waiting = None;
             return Ok(());

@@ -403,6 +403,16 @@ impl NftStore for SqlStore {
             .collect()
     }
 
+    async fn oldest_unminted(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let v: Option<i64> = with_pool!(self, fresh, |p| sqlx::query_scalar(
+            "SELECT MIN(sold_at) FROM nft_mints WHERE status <> 'minted'"
+        )
+        .fetch_one(p)
+        .await
+        .map_err(map_err))?;
+        Ok(v.map(from_micros))
+    }
+
     async fn chain_txs(&self, kind: &str) -> Result<Vec<ChainTx>, StoreError> {
         let sql = format!("SELECT {TX_COLUMNS} FROM chain_txs WHERE kind = $1 ORDER BY wallet, nonce, created_at");
         let rows: Vec<TxRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))

@@ -380,6 +380,45 @@ async fn a_stuck_low_fee_batch_is_replaced_and_mined() {
     check_minted(&app, &chain, &wallets, 50, 1).await;
 }
 
+/// Above the gas ceiling nothing is sent (the work waits, the gauges the
+/// alert compares cross); once the base fee falls back, the batch goes.
+async fn sending_pauses_above_the_gas_ceiling() {
+    let Some(node) = anvil(&[]).await else { return };
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let url = node.url.clone();
+    let Some(app) = spawn_app_with(TestEngine::Sqlite, clock.clone(), |s| {
+        s.chain.mode = "rpc".into();
+        s.chain.rpc_url = url;
+        s.chain.flush_ms = 0;
+        s.chain.gas_ceiling_gwei = 50;
+    })
+    .await
+    else {
+        return;
+    };
+    let wallets = sell(&app, &clock, 20).await;
+    let chain = app.app.chain_service().await.expect("chain service").expect("chain on");
+    let rpc = RpcChain::new(&node.url, Duration::from_secs(2)).expect("rpc");
+    rpc.raw("anvil_setNextBlockBaseFeePerGas", json!(["0x174876e800"])).await.expect("100 gwei");
+    rpc.raw("evm_mine", json!([])).await.expect("mined");
+    let mut first = None;
+    chain.batch_round(&mut first).await.expect("round");
+    assert!(app.app.svc.nft().chain_txs("mint_batch").await.expect("txs").is_empty(), "paused above the ceiling");
+    let text = app.http.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("body");
+    let gauge = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let (price, ceiling) = (gauge("leadex_chain_gas_price_wei"), gauge("leadex_chain_gas_price_ceiling_wei"));
+    assert!(price > ceiling && ceiling == Some(50e9), "the alert's condition holds: {price:?} > {ceiling:?}");
+    rpc.raw("anvil_setNextBlockBaseFeePerGas", json!(["0x3b9aca00"])).await.expect("1 gwei");
+    rpc.raw("evm_mine", json!([])).await.expect("mined");
+    mint_all(&app, &chain, |_| async {}).await;
+    check_minted(&app, &chain, &wallets, 20, 1).await;
+}
+
 /// A loopback proxy to anvil that can be cut (every connection dropped,
 /// new ones closed at once) and restored.
 struct Cut {
@@ -560,6 +599,11 @@ mod anvil {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn withdrawals_payouts_and_reserves() {
         super::withdrawals_payouts_and_reserves(On::Anvil).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sending_pauses_above_the_gas_ceiling() {
+        super::sending_pauses_above_the_gas_ceiling().await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
