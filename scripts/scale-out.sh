@@ -499,6 +499,9 @@ start_app() {
       exec setsid "$exe" --data-dir "$datadir" --bind "$HOST:$port" serve
     else
       export LEADEX__QUEUE__METRICS_BIND=$HOST:$port
+      # One process sends chain transactions (ADR 11): work-1 runs the
+      # embedded chain, the others only run jobs.
+      [[ $name == work-1 ]] || export LEADEX__CHAIN__MODE=off
       exec setsid "$exe" --data-dir "$datadir" work
     fi
   ) </dev/null >>"$logfile" 2>&1 9>&- &

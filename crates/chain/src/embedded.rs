@@ -99,6 +99,7 @@ impl EmbeddedChain {
             serde_json::from_str(&first).map_err(|e| ChainError::Other(format!("chain journal header: {e}")))?;
         let mut state = State::genesis(&header, None);
         let mut replayed = 0_u64;
+        let started = std::time::Instant::now();
         for line in lines {
             let line = line.map_err(io_err)?;
             let Some((ts, hex)) = line.split_once(' ') else {
@@ -114,7 +115,8 @@ impl EmbeddedChain {
             state.execute(header.chain_id, &raw, ts)?;
             replayed += 1;
         }
-        tracing::info!(path = %path.display(), replayed, "embedded chain opened");
+        let replay_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(path = %path.display(), replayed, replay_ms, "embedded chain opened");
         let journal = std::fs::OpenOptions::new().append(true).open(path).map_err(io_err)?;
         state.journal = Some(journal);
         Ok(EmbeddedChain { chain_id: header.chain_id, path: Some(path.to_path_buf()), state: Mutex::new(state) })

@@ -70,7 +70,10 @@ pub struct GasOracle {
 impl GasOracle {
     /// An oracle.
     pub fn new(chain: Arc<dyn Chain>, policy: GasPolicy) -> Self {
-        metrics::gauge!("leadex_chain_gas_price_ceiling_wei").set(policy.ceiling as f64);
+        // Only with a ceiling: the alert compares price > ceiling.
+        if policy.ceiling > 0 {
+            metrics::gauge!("leadex_chain_gas_price_ceiling_wei").set(policy.ceiling as f64);
+        }
         GasOracle { chain, policy }
     }
 
@@ -78,13 +81,14 @@ impl GasOracle {
     pub async fn quote(&self) -> Result<Quote, ChainError> {
         let sample = self.chain.fee_history(self.policy.blocks, self.policy.percentile).await?;
         let base_fee = sample.next_base_fee;
-        metrics::gauge!("leadex_chain_gas_price_wei").set(base_fee as f64);
-        if self.policy.ceiling > 0 && base_fee > self.policy.ceiling {
-            return Ok(Quote::Paused { base_fee });
-        }
         let mut tips = sample.tips;
         tips.sort_unstable();
         let tip = tips.get(tips.len() / 2).copied().unwrap_or_default().max(self.policy.min_tip);
+        // What a unit of gas costs now: base fee + tip (the alert's input).
+        metrics::gauge!("leadex_chain_gas_price_wei").set((base_fee + tip) as f64);
+        if self.policy.ceiling > 0 && base_fee > self.policy.ceiling {
+            return Ok(Quote::Paused { base_fee });
+        }
         Ok(Quote::Send(Fees { max_fee_per_gas: base_fee * 2 + tip, max_priority_fee_per_gas: tip }))
     }
 }

@@ -694,6 +694,11 @@ impl ChainService {
         let head = self.chain.block_number().await?;
         let mut mined_nonces: HashMap<String, u64> = HashMap::new();
         for tx in pending {
+            // Only our own wallets' transactions (another deployment's
+            // rows are not ours to drop or replace).
+            if tx.wallet.parse::<Address>().ok().and_then(|a| self.wallets.get(a)).is_none() {
+                continue;
+            }
             if let Err(e) = self.track_one(&tx, head, &mut mined_nonces).await {
                 tracing::debug!(error = %e, id = %tx.id, "tracking a transaction failed this round");
             }
