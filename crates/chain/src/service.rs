@@ -90,6 +90,9 @@ pub struct ChainService {
     events: Arc<EventHub>,
     deployment: Deployment,
     config: ChainConfig,
+    /// The contract owner's wallet (deploys; transfers custody claims when
+    /// it is also the custody address).
+    owner: Arc<HotWallet>,
 }
 
 fn store_err(e: leadex_core::StoreError) -> ChainError {
@@ -192,7 +195,7 @@ impl ChainService {
     /// (or deploys one from `owner`), and checks its code is there.
     pub async fn start(
         chain: Arc<dyn Chain>,
-        owner: &HotWallet,
+        owner: Arc<HotWallet>,
         wallets: Arc<WalletPool>,
         store: Arc<dyn NftStore>,
         events: Arc<EventHub>,
@@ -206,13 +209,18 @@ impl ChainService {
         let deployment = match known {
             Some(d) if chain.has_code(d.nft).await? && chain.has_code(d.escrow).await? => d,
             _ => {
-                let d = deploy(chain.as_ref(), &oracle, owner, &wallets, &config.base_uri, config.custody).await?;
+                let d = deploy(chain.as_ref(), &oracle, &owner, &wallets, &config.base_uri, config.custody).await?;
                 let v = serde_json::to_string(&d).map_err(|e| ChainError::Other(e.to_string()))?;
                 store.set_chain_meta(&key, &v).await.map_err(store_err)?;
                 d
             }
         };
-        Ok(ChainService { chain, chain_id, wallets, oracle, store, events, deployment, config })
+        // The API offers custody claims only when this service can sign
+        // them (the custody address is the owner's).
+        let custody_key = format!("custody:{chain_id}");
+        let managed = if config.custody == owner.address() { config.custody.to_string() } else { String::new() };
+        store.set_chain_meta(&custody_key, &managed).await.map_err(store_err)?;
+        Ok(ChainService { chain, chain_id, wallets, oracle, store, events, deployment, config, owner })
     }
 
     /// The contracts.
@@ -233,6 +241,11 @@ impl ChainService {
     /// The wallet pool.
     pub fn wallets(&self) -> &Arc<WalletPool> {
         &self.wallets
+    }
+
+    /// One of our signing wallets: a hot wallet or the owner.
+    fn wallet_for(&self, address: Address) -> Option<Arc<HotWallet>> {
+        if address == self.owner.address() { Some(self.owner.clone()) } else { self.wallets.get(address) }
     }
 
     /// Whether `token` exists on chain, and its owner.
@@ -283,6 +296,10 @@ impl ChainService {
             if let Err(e) = self.payout_round().await {
                 ok = false;
                 tracing::warn!(error = %e, "payout round failed");
+            }
+            if let Err(e) = self.claims_round().await {
+                ok = false;
+                tracing::warn!(error = %e, "claims round failed");
             }
             if last_payouts.elapsed() >= self.config.payout_interval {
                 match self.store.queue_seller_payouts(self.config.payout_min_micros, Utc::now()).await {
@@ -651,6 +668,51 @@ impl ChainService {
         Ok(())
     }
 
+    /// One claims round: settles finished transfers, then moves claimed
+    /// custody tokens to their buyers' wallets (`transferFrom` by the
+    /// custody owner, one transaction each).
+    pub async fn claims_round(&self) -> Result<(), ChainError> {
+        self.store.settle_claims().await.map_err(store_err)?;
+        if self.config.custody != self.owner.address() {
+            return Ok(());
+        }
+        let claims = self.store.next_claims(20).await.map_err(store_err)?;
+        if claims.is_empty() {
+            return Ok(());
+        }
+        let Some(fees) = self.quote().await? else { return Ok(()) };
+        let custody = self.config.custody;
+        for m in claims {
+            let Some(to) = m.claim_to.as_deref().and_then(|t| t.parse::<Address>().ok()) else { continue };
+            let token = token_of(&m)?;
+            match self.owner_of(token).await? {
+                Some(owner) if owner == custody => {}
+                Some(owner) => {
+                    // Already moved (a transfer that landed) or not ours.
+                    self.store.finish_claim(m.lead_id, &owner.to_string()).await.map_err(store_err)?;
+                    continue;
+                }
+                None => continue,
+            }
+            let input = LeadNFT::transferFromCall { from: custody, to, id: token }.abi_encode();
+            let req =
+                TxRequest { to: Some(self.deployment.nft), input: input.into(), gas_limit: 120_000, value: U256::ZERO };
+            let store = self.store.clone();
+            let lead = m.lead_id;
+            self.sign_record_send(
+                &self.owner,
+                "claim",
+                req,
+                fees,
+                Uuid::now_v7(),
+                vec![m.correlation_id.clone()],
+                move |row| async move { store.record_claim_tx(&row, lead).await },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Proof of reserves: the escrow contract's token balance against the
     /// ledger's obligations (every non-escrow balance), kept for
     /// `GET /v1/reserves` and exported as `leadex_escrow_reserves_ratio`.
@@ -696,7 +758,7 @@ impl ChainService {
         for tx in pending {
             // Only our own wallets' transactions (another deployment's
             // rows are not ours to drop or replace).
-            if tx.wallet.parse::<Address>().ok().and_then(|a| self.wallets.get(a)).is_none() {
+            if tx.wallet.parse::<Address>().ok().and_then(|a| self.wallet_for(a)).is_none() {
                 continue;
             }
             if let Err(e) = self.track_one(&tx, head, &mut mined_nonces).await {
@@ -781,7 +843,7 @@ impl ChainService {
     /// Replaces a stuck transaction: same nonce and call, fees bumped.
     async fn replace(&self, tx: &ChainTx) -> Result<(), ChainError> {
         let addr: Address = tx.wallet.parse().map_err(|_| ChainError::Other("bad wallet".into()))?;
-        let Some(wallet) = self.wallets.get(addr) else {
+        let Some(wallet) = self.wallet_for(addr) else {
             return Err(ChainError::Other(format!("wallet {addr} is not in the pool")));
         };
         let Some(current) = self.quote().await? else { return Ok(()) };

@@ -89,8 +89,8 @@ impl App {
             ..ChainConfig::default()
         };
         let pool = Arc::new(WalletPool::new(hot)?);
-        let owner = HotWallet::new(owner);
-        let svc = ChainService::start(chain, &owner, pool, self.svc.nft().clone(), self.svc.events().clone(), config)
+        let owner = Arc::new(HotWallet::new(owner));
+        let svc = ChainService::start(chain, owner, pool, self.svc.nft().clone(), self.svc.events().clone(), config)
             .await
             .context("starting the chain service")?;
         Ok(Some(svc))

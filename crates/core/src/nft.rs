@@ -96,6 +96,8 @@ pub struct Mint {
     pub correlation_id: String,
     /// When it was confirmed.
     pub minted_at: Option<DateTime<Utc>>,
+    /// Wallet a custody claim moves it to (pending claim).
+    pub claim_to: Option<String>,
 }
 
 /// A transaction about to be sent (signed; the nonce is taken).
@@ -341,6 +343,21 @@ pub trait NftStore: Send + Sync + std::fmt::Debug + 'static {
     /// Sum of every non-escrow ledger balance: what the escrow contract
     /// must hold.
     async fn obligations(&self) -> Result<i64, StoreError>;
+    /// Queues a claim of every token of `account` held by `custody`, to
+    /// `to`; how many.
+    async fn request_claims(&self, account: AccountId, custody: &str, to: &str) -> Result<u64, StoreError>;
+    /// Up to `limit` claimed tokens without a transfer in flight.
+    async fn next_claims(&self, limit: usize) -> Result<Vec<Mint>, StoreError>;
+    /// Records the transfer transaction of a claim, in one transaction;
+    /// false (nothing written) if the claim is gone or already in flight.
+    async fn record_claim_tx(&self, tx: &NewChainTx, lead: LeadId) -> Result<bool, StoreError>;
+    /// Claims whose transfer confirmed move the token's owner to the claim
+    /// wallet; dropped or reverted transfers are tried again. How many
+    /// completed.
+    async fn settle_claims(&self) -> Result<u64, StoreError>;
+    /// Marks a claim done (the token is already at `owner`) or abandoned
+    /// (`owner` is neither custody nor the claim wallet: nothing to move).
+    async fn finish_claim(&self, lead: LeadId, owner: &str) -> Result<(), StoreError>;
     /// A chain setting (contract addresses, cursors).
     async fn chain_meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a chain setting.

@@ -33,10 +33,12 @@ struct MintRow {
     chain_tx_id: Option<Uuid>,
     correlation_id: String,
     minted_at: Option<i64>,
+    claim_to: Option<String>,
 }
 
 const MINT_COLUMNS: &str = "m.lead_id, m.token_id, m.buyer_id, m.vertical, m.vertical_number, m.score, \
-    m.price_micros, m.sold_at, m.status, m.recipient, m.attempts, m.chain_tx_id, m.correlation_id, m.minted_at";
+    m.price_micros, m.sold_at, m.status, m.recipient, m.attempts, m.chain_tx_id, m.correlation_id, m.minted_at, \
+    m.claim_to";
 
 impl TryFrom<MintRow> for Mint {
     type Error = StoreError;
@@ -57,6 +59,7 @@ impl TryFrom<MintRow> for Mint {
             chain_tx_id: r.chain_tx_id,
             correlation_id: r.correlation_id,
             minted_at: r.minted_at.map(from_micros),
+            claim_to: r.claim_to,
         })
     }
 }
@@ -577,6 +580,91 @@ impl NftStore for SqlStore {
         )
         .fetch_one(p)
         .await
+        .map_err(map_err))
+    }
+
+    async fn request_claims(&self, account: AccountId, custody: &str, to: &str) -> Result<u64, StoreError> {
+        with_pool!(self, write, |p| sqlx::query(
+            "UPDATE nft_mints SET claim_to = $3
+             WHERE buyer_id = $1 AND status = 'minted' AND recipient = $2 AND claim_to IS NULL",
+        )
+        .bind(account.as_uuid())
+        .bind(custody)
+        .bind(to)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(map_err))
+    }
+
+    async fn next_claims(&self, limit: usize) -> Result<Vec<Mint>, StoreError> {
+        let sql = format!(
+            "SELECT {MINT_COLUMNS} FROM nft_mints m
+             WHERE m.claim_to IS NOT NULL AND m.claim_tx_id IS NULL ORDER BY m.sold_at, m.lead_id LIMIT $1"
+        );
+        let rows: Vec<MintRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(limit as i64)
+            .fetch_all(p)
+            .await
+            .map_err(map_err))?;
+        rows.into_iter().map(Mint::try_from).collect()
+    }
+
+    async fn record_claim_tx(&self, t: &NewChainTx, lead: LeadId) -> Result<bool, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            insert_chain_tx!(&mut *tx, t)?;
+            let n = sqlx::query(
+                "UPDATE nft_mints SET claim_tx_id = $1 WHERE lead_id = $2 AND claim_to IS NOT NULL AND claim_tx_id IS NULL",
+            )
+            .bind(t.id)
+            .bind(lead.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            if n != 1 {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(false);
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        })
+    }
+
+    async fn settle_claims(&self) -> Result<u64, StoreError> {
+        with_pool!(self, write, |p| {
+            let mut tx = p.begin_write().await.map_err(map_err)?;
+            let done = sqlx::query(
+                "UPDATE nft_mints SET recipient = claim_to, claim_to = NULL, claim_tx_id = NULL
+                 WHERE claim_tx_id IN (SELECT id FROM chain_txs WHERE status = 'confirmed')",
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            sqlx::query(
+                "UPDATE nft_mints SET claim_tx_id = NULL
+                 WHERE claim_tx_id IN (SELECT id FROM chain_txs WHERE status IN ('reverted', 'dropped'))",
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(done)
+        })
+    }
+
+    async fn finish_claim(&self, lead: LeadId, owner: &str) -> Result<(), StoreError> {
+        with_pool!(self, write, |p| sqlx::query(
+            "UPDATE nft_mints SET recipient = $2, claim_to = NULL, claim_tx_id = NULL
+             WHERE lead_id = $1 AND claim_to IS NOT NULL AND claim_tx_id IS NULL",
+        )
+        .bind(lead.as_uuid())
+        .bind(owner)
+        .execute(p)
+        .await
+        .map(|_| ())
         .map_err(map_err))
     }
 

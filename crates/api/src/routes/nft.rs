@@ -122,3 +122,13 @@ pub async fn withdrawals(State(st): State<AppState>, auth: Auth) -> ApiResult<Js
 pub async fn reserves(State(st): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(st.svc.reserves().await?))
 }
+
+/// Moves the caller's tokens held by the custody address (bought before it
+/// linked a wallet) to its linked wallet.
+#[utoipa::path(post, path = "/v1/me/nft/claim", tag = "nft",
+    responses((status = 202, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("api_key" = [])))]
+pub async fn claim(State(st): State<AppState>, auth: Auth) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+    let p = auth.require(Scope::VaultWrite)?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(st.svc.claim_tokens(p).await?)))
+}

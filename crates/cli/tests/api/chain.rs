@@ -113,17 +113,24 @@ async fn link_wallet(app: &TestApp, key: &str, index: u32) -> Address {
 /// `n` sold leads (5 buyers with catch-all rules and linked wallets); the
 /// buyers' wallets by account id.
 async fn sell(app: &TestApp, clock: &ManualClock, n: usize) -> HashMap<String, Address> {
-    sell_by(app, clock, n).await.0
+    sell_by(app, clock, n, true).await.0
 }
 
-/// [`sell`], also returning the seller's key.
-async fn sell_by(app: &TestApp, clock: &ManualClock, n: usize) -> (HashMap<String, Address>, String) {
+/// [`sell`], optionally without linking the buyers' wallets; also the
+/// seller's key and the buyers' (id, key).
+async fn sell_by(
+    app: &TestApp,
+    clock: &ManualClock,
+    n: usize,
+    link: bool,
+) -> (HashMap<String, Address>, String, Vec<(String, String)>) {
     let svc = app.app.svc.clone();
     let (_, _, sk) = svc.create_account(Role::Seller, "chain seller").await.expect("seller");
     let seller = svc.authenticate(&sk.secret).await.expect("auth");
     svc.set_daily_cap(seller.account.id, Some(100_000)).await.expect("cap");
     let seller = svc.authenticate(&sk.secret).await.expect("auth");
     let mut wallets = HashMap::new();
+    let mut buyers = Vec::new();
     for i in 0..5u32 {
         let (id, key) = app.account(Role::Buyer, &format!("chain buyer {i}")).await;
         let r = app
@@ -133,7 +140,10 @@ async fn sell_by(app: &TestApp, clock: &ManualClock, n: usize) -> (HashMap<Strin
         let amount = format!("{}.00", 100 + i);
         let rule = json!({"vertical": "*", "bid_amount": amount, "max_bid": "400.00", "daily_budget": "900000.00", "priority": 1});
         assert_eq!(app.post("/v1/me/rules", Some(&key), &rule).await.status, 201);
-        wallets.insert(id, link_wallet(app, &key, 10 + i).await);
+        if link {
+            wallets.insert(id.clone(), link_wallet(app, &key, 10 + i).await);
+        }
+        buyers.push((id, key));
     }
     for _ in 0..n {
         svc.submit_lead(&seller, app.lead("solar.residential"), None, "chain").await.expect("accepted");
@@ -149,7 +159,7 @@ async fn sell_by(app: &TestApp, clock: &ManualClock, n: usize) -> (HashMap<Strin
         eprintln!("mint jobs: {}", j.body);
     }
     assert_eq!(queued as usize, n, "every sale queued its token");
-    (wallets, sk.secret)
+    (wallets, sk.secret, buyers)
 }
 
 /// Runs tracker and batcher rounds until every token is minted (or 180 s);
@@ -551,7 +561,7 @@ async fn withdrawals_payouts_and_reserves(on: On) {
     assert_eq!(r.body["fully_backed"], true);
 
     // A seller with sales and a linked wallet is paid its payable balance.
-    let (_, seller_key) = sell_by(&app, &clock, 3).await;
+    let (_, seller_key, _) = sell_by(&app, &clock, 3, true).await;
     let seller_wallet = link_wallet(&app, &seller_key, 21).await;
     let seller_id: leadex_domain::AccountId =
         app.get("/v1/me", Some(&seller_key)).await.body["id"].as_str().expect("id").parse().expect("uuid");
@@ -569,8 +579,53 @@ async fn withdrawals_payouts_and_reserves(on: On) {
     assert_eq!(r["fully_backed"], false, "{r}");
 }
 
+/// Tokens of a buyer without a wallet go to the custody address; once it
+/// links one, a claim moves exactly its tokens there.
+async fn custody_tokens_are_claimed_to_a_linked_wallet(on: On) {
+    let Some((app, clock, _node)) = app_on(on, 30).await else { return };
+    let (_, _, buyers) = sell_by(&app, &clock, 30, false).await;
+    let chain = app.app.chain_service().await.expect("chain service").expect("chain on");
+    mint_all(&app, &chain, |_| async {}).await;
+    let custody = mnemonic_signer(DEV_MNEMONIC, 0).expect("signer").address();
+    let nft = app.app.svc.nft().clone();
+    // The highest catch-all bid (buyer 4) wins every auction.
+    let (buyer_id, key) = buyers[4].clone();
+    let before = app.post("/v1/me/nft/claim", Some(&key), &json!({})).await;
+    assert_eq!((before.status, before.code()), (422, "wallet_required"), "{}", before.body);
+    let wallet = link_wallet(&app, &key, 30).await;
+    let r = app.post("/v1/me/nft/claim", Some(&key), &json!({})).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let queued = r.body["queued"].as_u64().expect("queued");
+    assert!(queued > 0, "the buyer won some of the 30");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.app.store.scalar_i64("SELECT COUNT(*) FROM nft_mints WHERE claim_to IS NOT NULL").await.expect("n") > 0 {
+        assert!(Instant::now() < deadline, "claims did not finish");
+        chain.track().await.expect("tracked");
+        chain.claims_round().await.expect("claims");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut moved = 0;
+    for id in app.app.store.lead_ids_with_status("sold").await.expect("ids") {
+        let m = nft.mint_by_lead(LeadId::from_uuid(id)).await.expect("read").expect("row");
+        let token = U256::from_str_radix(m.token_id.trim_start_matches("0x"), 16).expect("token id");
+        let owner = chain.owner_of(token).await.expect("ownerOf").expect("exists");
+        let want = if m.buyer_id.to_string() == buyer_id { wallet } else { custody };
+        assert_eq!(owner, want, "lead {id}");
+        assert_eq!(m.recipient.as_deref(), Some(want.to_string().as_str()));
+        moved += usize::from(want == wallet);
+    }
+    assert_eq!(moved as u64, queued);
+    let again = app.post("/v1/me/nft/claim", Some(&key), &json!({})).await;
+    assert_eq!(again.body["queued"], 0, "nothing left in custody");
+}
+
 mod embedded {
     use super::On;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn custody_tokens_are_claimed_to_a_linked_wallet() {
+        super::custody_tokens_are_claimed_to_a_linked_wallet(On::Embedded).await
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn withdrawals_payouts_and_reserves() {
@@ -595,6 +650,11 @@ mod embedded {
 
 mod anvil {
     use super::On;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn custody_tokens_are_claimed_to_a_linked_wallet() {
+        super::custody_tokens_are_claimed_to_a_linked_wallet(On::Anvil).await
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn withdrawals_payouts_and_reserves() {

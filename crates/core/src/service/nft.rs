@@ -85,6 +85,7 @@ impl Leadex {
             "chain_tx_id": m.chain_tx_id,
             "minted_at": m.minted_at,
             "metadata_path": format!("/v1/nft/{}", m.token_id),
+            "claim_to": m.claim_to,
         }))
     }
 

@@ -241,6 +241,27 @@ impl Leadex {
         Ok(json!({"items": items}))
     }
 
+    /// `POST /v1/me/nft/claim`: moves the caller's tokens held by the
+    /// custody address (minted before it linked a wallet) to its linked
+    /// wallet; how many were queued.
+    pub async fn claim_tokens(&self, who: &Principal) -> Result<Value, AppError> {
+        let to = self
+            .nft
+            .linked_wallet(who.account.id)
+            .await?
+            .ok_or_else(|| AppError::invalid("wallet_required", "link a wallet first (POST /v1/me/wallet)"))?;
+        let custody = self.nft.chain_meta(&format!("custody:{}", self.config.siwe.chain_id)).await?.unwrap_or_default();
+        if custody.is_empty() {
+            return Err(AppError::new(
+                crate::error::ErrorKind::Conflict,
+                "custody_not_managed",
+                "the custody address is not managed by this deployment's chain service",
+            ));
+        }
+        let queued = self.nft.request_claims(who.account.id, &custody, &to).await?;
+        Ok(json!({"queued": queued, "to": to}))
+    }
+
     /// `GET /v1/reserves`: the last proof-of-reserves check.
     pub async fn reserves(&self) -> Result<Value, AppError> {
         let key = format!("reserves:{}", self.config.siwe.chain_id);
