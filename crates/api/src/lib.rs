@@ -189,6 +189,7 @@ pub fn router_with<A: socketioxide::adapter::Adapter>(
         .route("/v1/me/vault/withdrawals", get(nft::withdrawals).post(nft::withdraw))
         .route("/v1/reserves", get(nft::reserves))
         .route("/v1/me/nft/claim", post(nft::claim))
+        .route("/v1/admin/trace/{correlation_id}", get(nft::trace))
         .route("/v1/verticals", get(verticals::tree))
         .route("/v1/verticals/{slug}", get(verticals::get));
     if let Some(render) = metrics {

@@ -43,7 +43,7 @@ impl utoipa::Modify for SecurityAddon {
         asks::create, asks::list, asks::list_mine, asks::get, asks::update, asks::delete,
         verticals::tree, verticals::get, verticals::announce,
         nft::metadata, nft::of_lead, nft::challenge, nft::link, nft::mine,
-        nft::withdraw, nft::withdrawals, nft::reserves, nft::claim,
+        nft::withdraw, nft::withdrawals, nft::reserves, nft::claim, nft::trace,
         jobs::list, jobs::get, jobs::retry, jobs::delete, jobs::stats,
         market::vault, market::entries, market::credit, market::place_bid, market::withdraw_bid, market::my_bids,
         market::auction, market::buy, market::buy_now_list, market::purchases, market::create_rule, market::list_rules,

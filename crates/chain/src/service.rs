@@ -416,7 +416,15 @@ impl ChainService {
         send_and_wait(self.chain.as_ref(), &self.oracle, self.chain_id, from, req).await.map(|_| ())
     }
 
+    /// Records a heartbeat (`/health/ready` reads it) and reports wallet
+    /// balances and nonces.
     async fn report_balances(&self) {
+        if let Ok(head) = self.chain.block_number().await {
+            let beat = format!("{} {head}", Utc::now().to_rfc3339());
+            if let Err(e) = self.store.set_chain_meta(&format!("heartbeat:{}", self.chain_id), &beat).await {
+                tracing::warn!(error = %e, "chain heartbeat not recorded");
+            }
+        }
         for w in self.wallets.wallets() {
             if let Ok(b) = self.chain.balance(w.address()).await {
                 let wei: u128 = b.try_into().unwrap_or(u128::MAX);

@@ -358,6 +358,10 @@ pub trait NftStore: Send + Sync + std::fmt::Debug + 'static {
     /// Marks a claim done (the token is already at `owner`) or abandoned
     /// (`owner` is neither custody nor the claim wallet: nothing to move).
     async fn finish_claim(&self, lead: LeadId, owner: &str) -> Result<(), StoreError>;
+    /// The stored history of a correlation id: its leads (at most 100),
+    /// their jobs, bids, ledger entries, tokens and the chain transactions
+    /// that carried them, as time-ordered steps.
+    async fn trace(&self, correlation_id: &str) -> Result<Vec<TraceStep>, StoreError>;
     /// A chain setting (contract addresses, cursors).
     async fn chain_meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a chain setting.
@@ -439,4 +443,18 @@ pub struct Payout {
     pub created_at: DateTime<Utc>,
     /// Paid or failed.
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One step of a trace timeline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceStep {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What (`lead.ingested`, `job.score_lead`, `bid`, `ledger`, `auction.opened`, `lead.sold`,
+    /// `nft.queued`, `chain.tx`, `nft.minted`, …).
+    pub stage: String,
+    /// The lead it belongs to (none for a transaction carrying several).
+    pub lead_id: Option<LeadId>,
+    /// Stage-specific fields.
+    pub detail: serde_json::Value,
 }

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use leadex_core::clock::from_micros;
 use leadex_core::nft::{
-    ChainTx, Mint, MintStatus, NewChainTx, NewMint, NftStore, Payout, PayoutKind, TxOutcome, TxReplacement, TxStatus,
-    WalletChallenge,
+    ChainTx, Mint, MintStatus, NewChainTx, NewMint, NftStore, Payout, PayoutKind, TraceStep, TxOutcome, TxReplacement,
+    TxStatus, WalletChallenge,
 };
 use leadex_core::ports::StoreError;
 use leadex_domain::{AccountId, LeadId};
@@ -668,6 +668,138 @@ impl NftStore for SqlStore {
         .map_err(map_err))
     }
 
+    async fn trace(&self, cid: &str) -> Result<Vec<TraceStep>, StoreError> {
+        use serde_json::json;
+        type LeadRow = (Uuid, String, String, Option<i64>, i64, Option<i64>, Option<i64>, Option<i64>);
+        type JobRow = (Uuid, String, String, i64, Option<String>, String, i64, i64, Option<Uuid>);
+        type BidRow = (Uuid, Uuid, Uuid, i64, i64, String, String, i64);
+        type EntryRow = (String, i64, String, String, i64);
+        let leads: Vec<LeadRow> = with_pool!(self, fresh, |p| sqlx::query_as(
+            "SELECT id, vertical, status, score, created_at, auction_opened_at, sold_at, sold_price
+             FROM leads WHERE correlation_id = $1 ORDER BY created_at LIMIT 100"
+        )
+        .bind(cid)
+        .fetch_all(p)
+        .await
+        .map_err(map_err))?;
+        let mut steps = Vec::new();
+        let step = |at: i64, stage: &str, lead: Option<Uuid>, detail: serde_json::Value| TraceStep {
+            at: from_micros(at),
+            stage: stage.to_owned(),
+            lead_id: lead.map(LeadId::from_uuid),
+            detail,
+        };
+        let mut tx_ids: Vec<Uuid> = Vec::new();
+        for (id, vertical, status, score, created, opened, sold_at, price) in &leads {
+            steps.push(step(*created, "lead.ingested", Some(*id), json!({"vertical": vertical, "status": status})));
+            if let Some(at) = opened {
+                steps.push(step(*at, "auction.opened", Some(*id), json!({"score": score})));
+            }
+            if let Some(at) = sold_at {
+                let price = price.map(|p| leadex_domain::Money::from_micros(p).to_string());
+                steps.push(step(*at, "lead.sold", Some(*id), json!({"price": price})));
+            }
+            let jobs: Vec<JobRow> = with_pool!(self, fresh, |p| sqlx::query_as(
+                "SELECT id, kind, status, attempts, last_error, correlation_id, created_at, updated_at, lead_id
+                 FROM jobs WHERE lead_id = $1 ORDER BY created_at"
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await
+            .map_err(map_err))?;
+            for (jid, kind, jstatus, attempts, err, jcid, jcreated, jupdated, _) in jobs {
+                steps.push(step(
+                    jcreated,
+                    &format!("job.{kind}"),
+                    Some(*id),
+                    json!({"job_id": jid, "status": jstatus, "attempts": attempts, "last_error": err,
+                           "correlation_id": jcid, "updated_at": from_micros(jupdated)}),
+                ));
+            }
+            let bids: Vec<BidRow> = with_pool!(self, fresh, |p| sqlx::query_as(
+                "SELECT id, lead_id, buyer_id, amount, fee, source, status, created_at FROM bids WHERE lead_id = $1"
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await
+            .map_err(map_err))?;
+            for (bid, _, buyer, amount, fee, source, bstatus, at) in bids {
+                let m = |v: i64| leadex_domain::Money::from_micros(v).to_string();
+                steps.push(step(
+                    at,
+                    "bid",
+                    Some(*id),
+                    json!({"bid_id": bid, "buyer_id": buyer, "amount": m(amount), "fee": m(fee), "source": source, "status": bstatus}),
+                ));
+            }
+            let reference = format!("lead:{id}");
+            let entries: Vec<EntryRow> = with_pool!(self, fresh, |p| sqlx::query_as(
+                "SELECT account_id, amount, reason, reference, created_at FROM ledger_entries WHERE reference = $1"
+            )
+            .bind(&reference)
+            .fetch_all(p)
+            .await
+            .map_err(map_err))?;
+            for (account, amount, reason, _, at) in entries {
+                steps.push(step(
+                    at,
+                    "ledger",
+                    Some(*id),
+                    json!({"account": account, "amount_micros": amount, "reason": reason}),
+                ));
+            }
+            let sql = format!("SELECT {MINT_COLUMNS}, m.created_at AS queued_at FROM nft_mints m WHERE m.lead_id = $1");
+            let row: Option<MintRowWithQueued> =
+                with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await
+                    .map_err(map_err))?;
+            if let Some(r) = row {
+                let queued_at = r.queued_at;
+                let m = Mint::try_from(r.mint)?;
+                steps.push(step(queued_at, "nft.queued", Some(*id), json!({"token_id": m.token_id})));
+                if let Some(t) = m.chain_tx_id {
+                    tx_ids.push(t);
+                }
+                if let Some(at) = m.minted_at {
+                    steps.push(step(
+                        at.timestamp_micros(),
+                        "nft.minted",
+                        Some(*id),
+                        json!({"token_id": m.token_id, "owner": m.recipient, "chain_tx_id": m.chain_tx_id}),
+                    ));
+                }
+            }
+        }
+        tx_ids.sort_unstable();
+        tx_ids.dedup();
+        for t in tx_ids {
+            let sql = format!("SELECT {TX_COLUMNS} FROM chain_txs WHERE id = $1");
+            let row: Option<TxRow> = with_pool!(self, fresh, |p| sqlx::query_as(AssertSqlSafe(sql.clone()))
+                .bind(t)
+                .fetch_optional(p)
+                .await
+                .map_err(map_err))?;
+            let Some(row) = row else { continue };
+            let tx = ChainTx::try_from(row)?;
+            let detail = json!({"chain_tx_id": tx.id, "kind": tx.kind, "wallet": tx.wallet, "nonce": tx.nonce,
+                "hash": tx.hash, "status": tx.status, "attempts": tx.attempts, "block_number": tx.block_number,
+                "gas_used": tx.gas_used, "carries_correlation_id": tx.correlation_ids.iter().any(|c| c == cid)});
+            steps.push(TraceStep {
+                at: tx.created_at,
+                stage: "chain.tx_sent".into(),
+                lead_id: None,
+                detail: detail.clone(),
+            });
+            if let Some(at) = tx.finished_at {
+                steps.push(TraceStep { at, stage: format!("chain.tx_{}", tx.status.as_str()), lead_id: None, detail });
+            }
+        }
+        steps.sort_by_key(|s| s.at);
+        Ok(steps)
+    }
+
     async fn chain_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         with_pool!(self, fresh, |p| sqlx::query_scalar("SELECT value FROM chain_meta WHERE key = $1")
             .bind(key)
@@ -689,6 +821,13 @@ impl NftStore for SqlStore {
         .map_err(map_err)
         })
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct MintRowWithQueued {
+    #[sqlx(flatten)]
+    mint: MintRow,
+    queued_at: i64,
 }
 
 #[derive(sqlx::FromRow)]

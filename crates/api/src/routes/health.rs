@@ -40,6 +40,12 @@ pub async fn ready(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
         degraded |= !up;
         checks.insert("redis".into(), Value::String(if up { "ok" } else { "unavailable (writes refused)" }.into()));
     }
+    // The chain service's heartbeat (it runs in one worker process): stale
+    // means tokens, deposits and payouts wait — a degradation, not an outage.
+    if ok && let Ok(Ok(Some(chain))) = tokio::time::timeout(within, st.svc.chain_health()).await {
+        degraded |= chain != "ok";
+        checks.insert("chain".into(), Value::String(chain));
+    }
     let (status, word) = match (ok, degraded) {
         (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         (true, true) => (StatusCode::OK, "degraded"),

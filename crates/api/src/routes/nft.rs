@@ -132,3 +132,12 @@ pub async fn claim(State(st): State<AppState>, auth: Auth) -> ApiResult<(axum::h
     let p = auth.require(Scope::VaultWrite)?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(st.svc.claim_tokens(p).await?)))
 }
+
+/// The stored timeline of a correlation id (operator): ingest, jobs,
+/// auction, bids, ledger entries, token and chain transactions.
+#[utoipa::path(get, path = "/v1/admin/trace/{correlation_id}", tag = "admin", params(("correlation_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem)), security(("api_key" = [])))]
+pub async fn trace(State(st): State<AppState>, auth: Auth, Path(cid): Path<String>) -> ApiResult<Json<Value>> {
+    auth.require_admin()?;
+    Ok(Json(st.svc.trace(&cid).await?))
+}

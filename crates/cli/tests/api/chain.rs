@@ -65,6 +65,8 @@ async fn anvil(extra: &[&str]) -> Option<Anvil> {
 #[derive(Clone, Copy, Debug)]
 enum On {
     Embedded,
+    /// The embedded chain with PostgreSQL as the database.
+    EmbeddedPg,
     Anvil,
 }
 
@@ -74,12 +76,13 @@ async fn app_on(on: On, stuck_secs: u64) -> Option<(TestApp, Arc<ManualClock>, O
 
 async fn app_with(on: On, stuck_secs: u64, confirmations: u64) -> Option<(TestApp, Arc<ManualClock>, Option<Anvil>)> {
     let node = match on {
-        On::Embedded => None,
+        On::Embedded | On::EmbeddedPg => None,
         On::Anvil => Some(anvil(&[]).await?),
     };
     let url = node.as_ref().map(|a| a.url.clone());
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let app = spawn_app_with(TestEngine::Sqlite, clock.clone(), |s| {
+    let engine = if matches!(on, On::EmbeddedPg) { TestEngine::Postgres } else { TestEngine::Sqlite };
+    let app = spawn_app_with(engine, clock.clone(), |s| {
         if let Some(u) = url {
             s.chain.mode = "rpc".into();
             s.chain.rpc_url = u;
@@ -619,8 +622,80 @@ async fn custody_tokens_are_claimed_to_a_linked_wallet(on: On) {
     assert_eq!(again.body["queued"], 0, "nothing left in custody");
 }
 
+/// One `x-request-id` from the HTTP submission to the mint: the lead, its
+/// jobs, the mint's `chain_txs` row all carry it, and the trace endpoint
+/// returns the whole timeline from stored data.
+async fn one_correlation_id_from_http_to_the_mint_transaction(on: On) {
+    let Some((app, clock, _node)) = app_on(on, 30).await else { return };
+    let seller = app.seller().await;
+    let (_, key) = app.account(Role::Buyer, "tracer").await;
+    let id = app.get("/v1/me", Some(&key)).await.body["id"].as_str().expect("id").to_owned();
+    let r =
+        app.post(&format!("/v1/admin/vaults/{id}/credit"), Some(&app.admin_key), &json!({"amount": "1000.00"})).await;
+    assert_eq!(r.status, 200);
+    let rule =
+        json!({"vertical": "*", "bid_amount": "120.00", "max_bid": "400.00", "daily_budget": "9000.00", "priority": 1});
+    assert_eq!(app.post("/v1/me/rules", Some(&key), &rule).await.status, 201);
+    let wallet = link_wallet(&app, &key, 40).await;
+    let rid = format!("trace-{}", uuid::Uuid::now_v7().simple());
+    let r = app
+        .send(
+            app.http
+                .post(app.url("/v1/leads"))
+                .bearer_auth(&seller)
+                .header("x-request-id", &rid)
+                .json(&app.lead("solar.residential")),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.header("x-request-id"), Some(rid.as_str()));
+    let lead = r.body["id"].as_str().expect("lead id").to_owned();
+    app.app.worker().run_once().await.expect("scored, auto-bid");
+    clock.advance(chrono::Duration::seconds(61));
+    app.app.worker().run_once().await.expect("closed, mint queued");
+    let chain = app.app.chain_service().await.expect("chain").expect("on");
+    mint_all(&app, &chain, |_| async {}).await;
+
+    let jobs = app.get(&format!("/v1/leads/{lead}/jobs"), Some(&app.admin_key)).await;
+    let items = jobs.body.as_array().cloned().unwrap_or_default();
+    assert!(items.len() >= 3, "{}", jobs.body);
+    assert!(items.iter().all(|j| j["correlation_id"] == rid.as_str()), "every job carries the id: {}", jobs.body);
+    let txs = app.app.svc.nft().chain_txs("mint_batch").await.expect("txs");
+    assert!(txs[0].correlation_ids.contains(&rid), "the mint transaction records it: {:?}", txs[0].correlation_ids);
+
+    let t = app.get(&format!("/v1/admin/trace/{rid}"), Some(&app.admin_key)).await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    let stages: Vec<&str> =
+        t.body["timeline"].as_array().expect("timeline").iter().filter_map(|s| s["stage"].as_str()).collect();
+    for want in [
+        "lead.ingested",
+        "job.score_lead",
+        "auction.opened",
+        "bid",
+        "job.close_auction",
+        "lead.sold",
+        "ledger",
+        "job.mint_nft",
+        "nft.queued",
+        "chain.tx_sent",
+        "chain.tx_confirmed",
+        "nft.minted",
+    ] {
+        assert!(stages.contains(&want), "{want} missing from {stages:?}");
+    }
+    let minted = t.body["timeline"].as_array().expect("timeline").iter().find(|s| s["stage"] == "nft.minted").cloned();
+    assert_eq!(minted.expect("minted")["detail"]["owner"], wallet.to_string());
+    assert_eq!(app.get("/v1/admin/trace/nope", Some(&app.admin_key)).await.code(), "trace_not_found");
+    assert_eq!(app.get(&format!("/v1/admin/trace/{rid}"), Some(&key)).await.status, 403);
+}
+
 mod embedded {
     use super::On;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn one_correlation_id_from_http_to_the_mint_transaction() {
+        super::one_correlation_id_from_http_to_the_mint_transaction(On::Embedded).await
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn custody_tokens_are_claimed_to_a_linked_wallet() {
@@ -645,6 +720,40 @@ mod embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_nonce_taken_elsewhere_resyncs_and_mints_once() {
         super::a_nonce_taken_elsewhere_resyncs_and_mints_once(On::Embedded).await
+    }
+}
+
+mod postgres {
+    use super::On;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sales_mint_in_batches_across_the_wallet_pool() {
+        super::sales_mint_in_batches_across_the_wallet_pool(On::EmbeddedPg).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_deposit_is_credited_once_after_its_confirmations() {
+        super::a_deposit_is_credited_once_after_its_confirmations(On::EmbeddedPg).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn withdrawals_payouts_and_reserves() {
+        super::withdrawals_payouts_and_reserves(On::EmbeddedPg).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn custody_tokens_are_claimed_to_a_linked_wallet() {
+        super::custody_tokens_are_claimed_to_a_linked_wallet(On::EmbeddedPg).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_nonce_taken_elsewhere_resyncs_and_mints_once() {
+        super::a_nonce_taken_elsewhere_resyncs_and_mints_once(On::EmbeddedPg).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn one_correlation_id_from_http_to_the_mint_transaction() {
+        super::one_correlation_id_from_http_to_the_mint_transaction(On::EmbeddedPg).await
     }
 }
 
@@ -765,6 +874,8 @@ async fn the_demo_mints_tokens_on_the_embedded_chain() {
     let (status, meta) = get(format!("/v1/nft/{token}"), None).await;
     assert_eq!(status, 200, "{meta}");
     assert_eq!(meta["status"], "minted");
+    let (status, ready) = get("/health/ready".into(), None).await;
+    assert_eq!((status, &ready["checks"]["chain"]), (200, &json!("ok")), "{ready}");
     let _ = child.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -89,6 +89,36 @@ impl Leadex {
         }))
     }
 
+    /// The chain service's state for `/health/ready`: `None` when no chain
+    /// service ever ran for this chain id; `ok` when its heartbeat is under
+    /// a minute old (with its head block), else how stale it is.
+    pub async fn chain_health(&self) -> Result<Option<String>, AppError> {
+        let key = format!("heartbeat:{}", self.config.siwe.chain_id);
+        let Some(v) = self.nft.chain_meta(&key).await? else { return Ok(None) };
+        let (at, head) = v.split_once(' ').unwrap_or((v.as_str(), "?"));
+        let Ok(at) = chrono::DateTime::parse_from_rfc3339(at) else { return Ok(Some("unknown".into())) };
+        let age = (self.clock.now() - at.with_timezone(&chrono::Utc)).num_seconds();
+        Ok(Some(if age <= 60 {
+            "ok".into()
+        } else {
+            format!("stale ({age} s since the chain service's last round; head {head})")
+        }))
+    }
+
+    /// `GET /v1/admin/trace/{correlation_id}`: the stored timeline of a
+    /// correlation id (ingest, jobs, auction, bids, ledger, token, chain
+    /// transactions).
+    pub async fn trace(&self, correlation_id: &str) -> Result<Value, AppError> {
+        let steps = self.nft.trace(correlation_id).await?;
+        if steps.is_empty() {
+            return Err(AppError::not_found("trace_not_found", format!("nothing recorded for `{correlation_id}`")));
+        }
+        let mut leads: Vec<String> = steps.iter().filter_map(|s| s.lead_id.map(|l| l.to_string())).collect();
+        leads.sort();
+        leads.dedup();
+        Ok(json!({"correlation_id": correlation_id, "leads": leads, "timeline": steps}))
+    }
+
     /// ERC-721 metadata of a token (no PII, no price); 404 until the lead
     /// is sold.
     pub async fn nft_metadata(&self, token: &str) -> Result<Value, AppError> {
