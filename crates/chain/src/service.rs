@@ -443,19 +443,11 @@ impl ChainService {
         let n_wallets = self.wallets.wallets().len();
         let custody = self.config.custody.to_string();
         let queued = self.store.next_mints(self.config.batch_max * n_wallets, &custody).await.map_err(store_err)?;
-        let backlog = self.store.mint_counts().await.map_err(store_err)?;
-        let waiting: u64 =
-            backlog.iter().filter(|(s, _)| *s != leadex_core::nft::MintStatus::Minted).map(|(_, n)| n).sum();
+        // One indexed read per tick (not a count over every token ever
+        // minted): how many wait, and since when.
+        let (waiting, oldest) = self.store.mint_backlog().await.map_err(store_err)?;
         metrics::gauge!("leadex_nft_mint_backlog").set(waiting as f64);
-        let oldest = match waiting {
-            0 => 0.0,
-            _ => self
-                .store
-                .oldest_unminted()
-                .await
-                .map_err(store_err)?
-                .map_or(0.0, |t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0),
-        };
+        let oldest = oldest.map_or(0.0, |t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0);
         metrics::gauge!("leadex_nft_mint_backlog_oldest_age_seconds").set(oldest);
         if queued.is_empty() {
             *first_waiting = None;
@@ -902,9 +894,7 @@ impl ChainService {
 
 /// The escrow `accountRef` of an account: its 16 id bytes, then zeros.
 pub fn account_ref(account: AccountId) -> B256 {
-    let mut r = [0u8; 32];
-    r[..16].copy_from_slice(account.as_uuid().as_bytes());
-    B256::from(r)
+    uuid_word(account.as_uuid())
 }
 
 /// The account an `accountRef` names (`None` unless the last 16 bytes are zero).
@@ -932,6 +922,11 @@ fn decode(raw: &[u8]) -> Result<(Option<Address>, Bytes), ChainError> {
 /// The escrow `ref` of a transaction: its row id, zero-padded (unique, so
 /// a re-sent payout never collides with the contract's used refs).
 fn tx_ref(id: Uuid) -> B256 {
+    uuid_word(id)
+}
+
+/// A UUID's 16 bytes followed by 16 zero bytes (the escrow's bytes32 refs).
+fn uuid_word(id: Uuid) -> B256 {
     let mut r = [0u8; 32];
     r[..16].copy_from_slice(id.as_bytes());
     B256::from(r)

@@ -295,8 +295,9 @@ pub trait NftStore: Send + Sync + std::fmt::Debug + 'static {
     async fn mint_by_lead(&self, lead: LeadId) -> Result<Option<Mint>, StoreError>;
     /// Counts of mints per status.
     async fn mint_counts(&self) -> Result<Vec<(MintStatus, u64)>, StoreError>;
-    /// Sale time of the oldest lead whose token is not minted yet.
-    async fn oldest_unminted(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Tokens not minted yet (queued or in flight) and the sale time of the
+    /// oldest of them.
+    async fn mint_backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError>;
     /// Every transaction of a kind, by wallet then nonce.
     async fn chain_txs(&self, kind: &str) -> Result<Vec<ChainTx>, StoreError>;
     /// Stores a wallet-linking challenge.

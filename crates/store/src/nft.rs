@@ -406,14 +406,14 @@ impl NftStore for SqlStore {
             .collect()
     }
 
-    async fn oldest_unminted(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let v: Option<i64> = with_pool!(self, fresh, |p| sqlx::query_scalar(
-            "SELECT MIN(sold_at) FROM nft_mints WHERE status <> 'minted'"
+    async fn mint_backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let (n, oldest): (i64, Option<i64>) = with_pool!(self, fresh, |p| sqlx::query_as(
+            "SELECT COUNT(*), MIN(sold_at) FROM nft_mints WHERE status <> 'minted'"
         )
         .fetch_one(p)
         .await
         .map_err(map_err))?;
-        Ok(v.map(from_micros))
+        Ok((n.max(0) as u64, oldest.map(from_micros)))
     }
 
     async fn chain_txs(&self, kind: &str) -> Result<Vec<ChainTx>, StoreError> {
