@@ -93,6 +93,14 @@ pub struct ChainService {
     /// The contract owner's wallet (deploys; transfers custody claims when
     /// it is also the custody address).
     owner: Arc<HotWallet>,
+    /// When the indexer first saw each not-yet-credited deposit log
+    /// (tx hash, log index): the start of `leadex_escrow_funding_seconds`.
+    deposits_seen: Arc<std::sync::Mutex<HashMap<(B256, u64), Instant>>>,
+}
+
+/// A mutex guard that survives a panicked holder (the data are plain maps).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn store_err(e: leadex_core::StoreError) -> ChainError {
@@ -220,7 +228,18 @@ impl ChainService {
         let custody_key = format!("custody:{chain_id}");
         let managed = if config.custody == owner.address() { config.custody.to_string() } else { String::new() };
         store.set_chain_meta(&custody_key, &managed).await.map_err(store_err)?;
-        Ok(ChainService { chain, chain_id, wallets, oracle, store, events, deployment, config, owner })
+        Ok(ChainService {
+            chain,
+            chain_id,
+            wallets,
+            oracle,
+            store,
+            events,
+            deployment,
+            config,
+            owner,
+            deposits_seen: Arc::default(),
+        })
     }
 
     /// The contracts.
@@ -342,7 +361,22 @@ impl ChainService {
         let key = format!("deposits_cursor:{}", self.chain_id);
         let next: u64 = self.store.chain_meta(&key).await.map_err(store_err)?.and_then(|v| v.parse().ok()).unwrap_or(0);
         let head = self.chain.block_number().await?;
-        let Some(safe) = (head + 1).checked_sub(self.config.confirmations) else { return Ok(0) };
+        let safe = (head + 1).checked_sub(self.config.confirmations);
+        // Deposits still waiting for their confirmations: note when they
+        // were first seen, so the funding time includes the wait.
+        let unconfirmed_from = safe.map_or(0, |s| s + 1).max(next);
+        if unconfirmed_from <= head && head - unconfirmed_from < 2_000 {
+            let waiting =
+                self.chain.logs(self.deployment.escrow, contracts::deposited_topic(), unconfirmed_from, head).await?;
+            let now = Instant::now();
+            let mut seen = lock(&self.deposits_seen);
+            // A log that vanished in a reorg is never credited: forget it.
+            seen.retain(|_, t| t.elapsed() < Duration::from_secs(86_400));
+            for l in waiting {
+                seen.entry((l.tx_hash, l.log_index)).or_insert(now);
+            }
+        }
+        let Some(safe) = safe else { return Ok(0) };
         if next > safe {
             return Ok(0);
         }
@@ -350,6 +384,7 @@ impl ChainService {
         let logs = self.chain.logs(self.deployment.escrow, contracts::deposited_topic(), next, to).await?;
         let mut credited = 0;
         for l in logs {
+            let seen = lock(&self.deposits_seen).remove(&(l.tx_hash, l.log_index));
             let (Some(from), Some(reference)) = (l.topics.get(1), l.topics.get(2)) else { continue };
             let amount = U256::from_be_slice(l.data.get(..32).unwrap_or_default());
             let amount_micros = i64::try_from(amount).ok();
@@ -370,6 +405,10 @@ impl ChainService {
             };
             if self.store.record_deposit(&d).await.map_err(store_err)? {
                 credited += 1;
+                // Seen in this round when it needed no wait (or after a
+                // restart): the credit itself is the funding time.
+                metrics::histogram!("leadex_escrow_funding_seconds")
+                    .record(seen.map_or(0.0, |t| t.elapsed().as_secs_f64()));
                 metrics::counter!("leadex_escrow_deposits_total", "status" => if d.account_id.is_some() { "credited" } else { "unattributed" }).increment(1);
                 tracing::info!(tx = %d.tx_hash, amount_micros = d.amount_micros, account = ?d.account_id, "escrow deposit recorded");
             }
@@ -539,13 +578,15 @@ impl ChainService {
             value: U256::ZERO,
         };
         let store = self.store.clone();
+        // The log line names every correlation id the batch serves.
+        let ids = correlation_ids.join(",");
         let sent = self
             .sign_record_send(wallet, "mint_batch", req, fees, Uuid::now_v7(), correlation_ids, move |row| async move {
                 store.record_tx(&row, &leads).await
             })
             .await;
         if sent.is_ok() {
-            tracing::debug!(mints = mints.len(), wallet = %wallet.address(), "mint batch sent");
+            tracing::info!(mints = mints.len(), wallet = %wallet.address(), correlation_ids = %ids, "mint batch sent");
         }
         sent
     }
@@ -795,7 +836,8 @@ impl ChainService {
             if !r.success {
                 tracing::warn!(hash = %h, "transaction reverted; its mints queue again");
             } else if !minted.is_empty() {
-                tracing::info!(tokens = minted.len(), block = r.block_number, gas_used = r.gas_used, tx = %h, "lead tokens minted");
+                tracing::info!(tokens = minted.len(), block = r.block_number, gas_used = r.gas_used, tx = %h,
+                    correlation_ids = %tx.correlation_ids.join(","), "lead tokens minted");
             }
             self.emit_minted(&minted, &r);
             return Ok(());

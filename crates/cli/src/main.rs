@@ -100,8 +100,8 @@ async fn run(
     work: bool,
     extra: Option<tokio::task::JoinHandle<()>>,
     chain: Option<leadex_chain::service::ChainService>,
+    metrics: Option<leadex_api::MetricsRender>,
 ) -> anyhow::Result<()> {
-    let metrics = telemetry::init_metrics();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = work.then(|| tokio::spawn(app.worker().run(stop_rx.clone())));
     // The chain service runs beside the worker that feeds it.
@@ -154,18 +154,23 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let s = settings(&cli)?;
     telemetry::init_logging(&s.log);
-    match cli.command.unwrap_or(Command::Run) {
+    let command = cli.command.unwrap_or(Command::Run);
+    // Before anything runs, so the demo's seeding (escrow deposits) counts.
+    let metrics = matches!(command, Command::Run | Command::Serve | Command::Work | Command::Demo { .. })
+        .then(telemetry::init_metrics)
+        .flatten();
+    match command {
         Command::Run => {
             let app = build(s, Arc::new(SystemClock)).await?;
-            run(&app, true, true, None, None).await
+            run(&app, true, true, None, None, metrics).await
         }
         Command::Serve => {
             let app = build(s, Arc::new(SystemClock)).await?;
-            run(&app, true, false, None, None).await
+            run(&app, true, false, None, None, metrics).await
         }
         Command::Work => {
             let app = build(s, Arc::new(SystemClock)).await?;
-            run(&app, false, true, None, None).await
+            run(&app, false, true, None, None, metrics).await
         }
         Command::Demo { every_ms } => {
             let app = build(s, Arc::new(SystemClock)).await?;
@@ -175,7 +180,7 @@ async fn main() -> anyhow::Result<()> {
             let (_tx, rx) = tokio::sync::watch::channel(false);
             let streamer =
                 tokio::spawn(demo::stream_leads(app.clone(), seller, Duration::from_millis(every_ms.max(10)), rx));
-            run(&app, true, true, Some(streamer), chain).await
+            run(&app, true, true, Some(streamer), chain, metrics).await
         }
         Command::Migrate => {
             let app = build(s, Arc::new(SystemClock)).await?;

@@ -26,16 +26,15 @@ pub fn init_logging(log: &LogSettings) {
 /// Installs the Prometheus recorder and returns the `/metrics` renderer
 /// (`None` if a recorder was already installed, e.g. in tests).
 pub fn init_metrics() -> Option<MetricsRender> {
-    let handle = PrometheusBuilder::new()
+    // Chain latencies run to minutes (docs/metrics.md).
+    const CHAIN: [f64; 13] = [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0];
+    let mut builder = PrometheusBuilder::new()
         .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
-        .ok()?
-        // Chain latencies run to minutes (docs/metrics.md).
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full("leadex_nft_mint_confirmation_seconds".into()),
-            &[1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0],
-        )
-        .ok()?
-        .install_recorder()
         .ok()?;
+    for name in ["leadex_nft_mint_confirmation_seconds", "leadex_escrow_funding_seconds"] {
+        builder =
+            builder.set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Full(name.into()), &CHAIN).ok()?;
+    }
+    let handle = builder.install_recorder().ok()?;
     Some(std::sync::Arc::new(move || handle.render()))
 }

@@ -32,6 +32,13 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// A 4xx: the caller's request was refused (not a failure of ours).
+    pub fn is_client_error(self) -> bool {
+        !matches!(self, ErrorKind::Unavailable | ErrorKind::Internal)
+    }
+}
+
 /// A failure with a stable code.
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {detail}")]

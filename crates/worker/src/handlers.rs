@@ -113,7 +113,10 @@ impl JobHandler for ScoreLead {
         let now = self.svc.clock().now();
         let active = self.svc.catalog().get(&lead.vertical).is_some_and(|v| v.def.status == VerticalStatus::Active);
         if !active {
-            self.svc.store().reject_lead(id, "vertical is no longer active", now).await?;
+            if self.svc.store().reject_lead(id, "vertical is no longer active", now).await? {
+                metrics::counter!("leadex_leads_rejected_total", "vertical" => lead.vertical.clone(), "reason" => "vertical_inactive")
+                    .increment(1);
+            }
             return Ok(());
         }
         let source = Source::parse(&lead.source).unwrap_or(Source::Other);
@@ -129,7 +132,12 @@ impl JobHandler for ScoreLead {
             now,
         );
         if let Some(ext) = &self.external {
-            match ext.score(&lead, &s).await {
+            let called = std::time::Instant::now();
+            let answer = ext.score(&lead, &s).await;
+            let outcome = answer.as_ref().map_or_else(|r| r.clone(), |_| "ok".to_owned());
+            metrics::histogram!("leadex_quality_score_external_duration_seconds", "outcome" => outcome)
+                .record(called.elapsed().as_secs_f64());
+            match answer {
                 Ok(v) => {
                     s.value = v;
                     s.tier = Tier::of(v);
@@ -220,7 +228,7 @@ impl JobHandler for AutoBid {
         let started = Instant::now();
         let placed = self.0.run_auto_bids(id).await?;
         metrics::histogram!("leadex_auto_bid_evaluation_seconds").record(started.elapsed().as_secs_f64());
-        tracing::debug!(lead_id = %id, placed, "auto-bid rules evaluated");
+        tracing::info!(lead_id = %id, placed, "auto-bid rules evaluated");
         Ok(())
     }
 }
@@ -273,7 +281,10 @@ pub struct MintNft(pub Leadex);
 #[async_trait]
 impl JobHandler for MintNft {
     async fn run(&self, _ctx: &JobContext, job: &JobRecord) -> Result<(), JobError> {
-        self.0.queue_mint(lead_id(job)?).await?;
+        let id = lead_id(job)?;
+        if self.0.queue_mint(id).await? {
+            tracing::info!(lead_id = %id, "token queued for minting");
+        }
         Ok(())
     }
 }
@@ -291,6 +302,14 @@ impl JobHandler for Noop {
 
 /// A worker with every pipeline handler registered.
 pub fn pipeline(worker: crate::Worker, svc: &Leadex, external: Option<ExternalScorer>) -> crate::Worker {
+    // Fill rate per root vertical from the first close: a counter born at
+    // 1 shows no increase (docs/metrics.md).
+    for v in svc.catalog().iter().filter(|v| v.depth == 1) {
+        for outcome in ["sold", "unsold"] {
+            metrics::counter!("leadex_auctions_closed_total", "vertical" => v.slug().to_owned(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
     worker
         .handle(SCORE_LEAD, ScoreLead::new(svc.clone(), external))
         .handle(CLOSE_AUCTION, CloseAuction(svc.clone()))

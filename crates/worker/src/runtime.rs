@@ -398,7 +398,14 @@ impl Worker {
             tokio::spawn(async move {
                 // (kind, status) pairs reported before: one that empties is
                 // set to 0, or a retried dead job would keep its alert firing.
+                // Every handled kind starts with 0 dead jobs (depth and
+                // outcome counter), so "dead jobs by kind" is on /metrics
+                // and its first increase is visible.
                 let mut seen = std::collections::BTreeSet::<(String, String)>::new();
+                for kind in me.handlers.keys() {
+                    metrics::counter!("leadex_jobs_total", "kind" => kind.clone(), "outcome" => "dead").increment(0);
+                    seen.insert((kind.clone(), "dead".to_owned()));
+                }
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(me.cfg.reap_interval) => {}

@@ -30,6 +30,7 @@ mod errors;
 mod leads;
 mod ledger_props;
 mod market;
+mod observability;
 mod pipeline;
 mod realtime;
 mod scale_out;

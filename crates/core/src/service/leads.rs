@@ -130,6 +130,24 @@ pub fn json_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> App
     a
 }
 
+/// `leadex_leads_ingested_total` for a new lead (replays are not new),
+/// `leadex_leads_rejected_total` for a refused one (docs/metrics.md).
+fn count_submission(vertical: String, result: &Result<SubmitResult, AppError>) {
+    match result {
+        Ok(r) if !r.replayed => metrics::counter!("leadex_leads_ingested_total", "vertical" => vertical).increment(1),
+        Ok(_) => {}
+        Err(e) => count_rejected(vertical, e),
+    }
+}
+
+/// Counts a refusal whose problem is the caller's (a 4xx): `reason` is its
+/// stable code, a bounded set.
+pub(crate) fn count_rejected(vertical: String, e: &AppError) {
+    if e.kind.is_client_error() {
+        metrics::counter!("leadex_leads_rejected_total", "vertical" => vertical, "reason" => e.code).increment(1);
+    }
+}
+
 fn next_utc_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
     let tomorrow = now.date_naive().succ_opt().unwrap_or(now.date_naive());
     tomorrow.and_time(NaiveTime::MIN).and_utc()
@@ -145,9 +163,25 @@ impl Leadex {
         idempotency_key: Option<&str>,
         correlation_id: &str,
     ) -> Result<SubmitResult, AppError> {
-        let (req, meta) = self.prepare_submission(seller, body, idempotency_key, correlation_id).await?;
-        let outcome = self.store.ingest_lead(&req).await;
-        self.conclude_submission(meta, outcome)
+        let vertical = self.vertical_label(&body);
+        let result = match self.prepare_submission(seller, body, idempotency_key, correlation_id).await {
+            Ok((req, meta)) => {
+                let outcome = self.store.ingest_lead(&req).await;
+                self.conclude_submission(meta, outcome)
+            }
+            Err(e) => Err(e),
+        };
+        count_submission(vertical, &result);
+        result
+    }
+
+    /// The `vertical` label of a submission's metrics: its slug when the
+    /// catalogue knows it, else `unknown` (labels stay bounded).
+    fn vertical_label(&self, body: &Value) -> String {
+        body.get("vertical")
+            .and_then(Value::as_str)
+            .and_then(|v| self.catalog.get(v))
+            .map_or_else(|| "unknown".to_owned(), |v| v.slug().to_owned())
     }
 
     /// Validates a submission and builds everything its insert writes.
@@ -315,21 +349,28 @@ impl Leadex {
         let mut out: Vec<Option<BatchItemResult>> = Vec::with_capacity(items.len());
         let mut reqs = Vec::with_capacity(items.len());
         let mut metas = Vec::with_capacity(items.len());
+        let mut labels = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             let cid = format!("{correlation_id}/{i}");
+            labels.push(self.vertical_label(&item));
             match self.prepare_submission(seller, item, None, &cid).await {
                 Ok((req, meta)) => {
                     reqs.push(req);
                     metas.push((i, meta));
                     out.push(None);
                 }
-                Err(e) => out.push(Some(BatchItemResult::Rejected(e))),
+                Err(e) => {
+                    count_rejected(labels[i].clone(), &e);
+                    out.push(Some(BatchItemResult::Rejected(e)));
+                }
             }
         }
         let outcomes = if reqs.is_empty() { Vec::new() } else { self.store.ingest_leads(reqs).await };
         for ((i, meta), outcome) in metas.into_iter().zip(outcomes) {
             if let Some(slot) = out.get_mut(i) {
-                *slot = Some(match self.conclude_submission(meta, outcome) {
+                let result = self.conclude_submission(meta, outcome);
+                count_submission(labels.get(i).cloned().unwrap_or_default(), &result);
+                *slot = Some(match result {
                     Ok(r) => BatchItemResult::Accepted(r),
                     Err(e) => BatchItemResult::Rejected(e),
                 });

@@ -109,10 +109,11 @@ impl Leadex {
     /// correlation id (ingest, jobs, auction, bids, ledger, token, chain
     /// transactions).
     pub async fn trace(&self, correlation_id: &str) -> Result<Value, AppError> {
-        let steps = self.nft.trace(correlation_id).await?;
+        let mut steps = self.nft.trace(correlation_id).await?;
         if steps.is_empty() {
             return Err(AppError::not_found("trace_not_found", format!("nothing recorded for `{correlation_id}`")));
         }
+        annotate_events(&mut steps);
         let mut leads: Vec<String> = steps.iter().filter_map(|s| s.lead_id.map(|l| l.to_string())).collect();
         leads.sort();
         leads.dedup();
@@ -144,6 +145,33 @@ impl Leadex {
                 {"trait_type": "sold_at", "display_type": "date", "value": m.sold_at.timestamp()},
             ],
         }))
+    }
+}
+
+/// Adds to each timeline step the Socket.IO events its transition
+/// publishes (events are fanned out, not stored; every one carries the
+/// correlation id, SPEC §11), so an operator sees what clients were told.
+fn annotate_events(steps: &mut [crate::nft::TraceStep]) {
+    let auctioned: std::collections::HashSet<_> =
+        steps.iter().filter(|s| s.stage == "job.close_auction").filter_map(|s| s.lead_id).collect();
+    for s in steps.iter_mut() {
+        let events: &[&str] = match s.stage.as_str() {
+            "auction.opened" => &["lead:new"],
+            "bid" => &["auction:bid", "bid:accepted"],
+            "job.auction_closing" => &["auction:closing"],
+            "lead.sold" if s.lead_id.is_some_and(|l| auctioned.contains(&l)) => {
+                &["auction:closed", "lead:sold", "bid:won", "bid:lost"]
+            }
+            "lead.sold" => &["lead:sold"],
+            "ledger" => &["vault:updated"],
+            "nft.minted" => &["lead:minted"],
+            _ => &[],
+        };
+        if !events.is_empty()
+            && let Some(d) = s.detail.as_object_mut()
+        {
+            d.insert("events".into(), json!(events));
+        }
     }
 }
 
