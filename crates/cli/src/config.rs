@@ -205,6 +205,15 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// `[telemetry]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TelemetrySettings {
+    /// Install the Prometheus recorder and serve `/metrics`.
+    pub metrics: bool,
+    /// OTLP/HTTP traces endpoint (`--features otlp`); empty: no export.
+    pub otlp_endpoint: String,
+}
+
 /// All settings.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Settings {
@@ -232,6 +241,8 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Metrics and trace export.
+    pub telemetry: TelemetrySettings,
 }
 
 impl Settings {
@@ -324,6 +335,10 @@ impl Settings {
             || r.ping_timeout_secs == 0
         {
             bail!("realtime.buffer, max_per_account, max_per_ip, ping_interval_secs and ping_timeout_secs must be ≥ 1");
+        }
+        let otlp = self.telemetry.otlp_endpoint.trim();
+        if !otlp.is_empty() && !otlp.starts_with("http") {
+            bail!("telemetry.otlp_endpoint must be an http(s) URL");
         }
         if !["json", "pretty"].contains(&self.log.format.as_str()) {
             bail!("log.format must be json or pretty");

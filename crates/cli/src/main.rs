@@ -153,13 +153,12 @@ async fn run(
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let s = settings(&cli)?;
-    telemetry::init_logging(&s.log);
+    telemetry::init_logging(&s.log, &s.telemetry);
     let command = cli.command.unwrap_or(Command::Run);
     // Before anything runs, so the demo's seeding (escrow deposits) counts.
-    let metrics = matches!(command, Command::Run | Command::Serve | Command::Work | Command::Demo { .. })
-        .then(telemetry::init_metrics)
-        .flatten();
-    match command {
+    let serving = matches!(command, Command::Run | Command::Serve | Command::Work | Command::Demo { .. });
+    let metrics = (serving && s.telemetry.metrics).then(telemetry::init_metrics).flatten();
+    let result = match command {
         Command::Run => {
             let app = build(s, Arc::new(SystemClock)).await?;
             run(&app, true, true, None, None, metrics).await
@@ -200,5 +199,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-    }
+    };
+    telemetry::shutdown();
+    result
 }

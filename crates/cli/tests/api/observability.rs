@@ -529,3 +529,47 @@ async fn a_scenario_exports_every_spec_metric_and_a_real_prometheus_evaluates_th
         }
     }
 }
+
+/// With `--features otlp`: the spans of a request, with its correlation id
+/// as an attribute, reach an OTLP/HTTP collector (here a real HTTP endpoint
+/// keeping the protobuf bodies it is sent).
+#[cfg(feature = "otlp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp_with_the_correlation_id() {
+    /// (content type, body) of each export request.
+    type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let bodies: Received = Arc::default();
+    let sink = bodies.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                sink.lock().expect("bodies").push((ct, body.to_vec()));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let demo = Demo::start(5_000, &[("LEADEX__TELEMETRY__OTLP_ENDPOINT", format!("http://{addr}/v1/traces"))]).await;
+    let rid = format!("otlp-{}", uuid::Uuid::now_v7().simple());
+    let (status, body) = demo.post_lead(&solar_lead(3), Some(&rid)).await;
+    assert_eq!(status, 202, "{body}");
+    let contains = |b: &[u8], s: &str| b.windows(s.len()).any(|w| w == s.as_bytes());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = bodies.lock().expect("bodies").clone();
+        let ours: Vec<&(String, Vec<u8>)> = got.iter().filter(|(_, b)| contains(b, &rid)).collect();
+        // The HTTP span and the score_lead job's span both carry the id.
+        if ours.iter().any(|(_, b)| contains(b, "http")) && ours.iter().any(|(_, b)| contains(b, "score_lead")) {
+            assert!(ours.iter().all(|(ct, _)| ct == "application/x-protobuf"), "OTLP/HTTP protobuf");
+            assert!(ours.iter().any(|(_, b)| contains(b, "leadex")), "service.name = leadex");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no exported span carried {rid} within 30 s ({} bodies)", got.len());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
