@@ -173,17 +173,36 @@ macro_rules! requeue_mints {
 #[async_trait]
 impl NftStore for SqlStore {
     async fn queue_mint(&self, m: &NewMint) -> Result<bool, StoreError> {
+        let pg = matches!(self.db, Db::Postgres { .. });
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
-            sqlx::query(
-                "INSERT INTO nft_verticals (vertical, number)
-                 SELECT $1, COALESCE(MAX(number), 0) + 1 FROM nft_verticals WHERE true
-                 ON CONFLICT (vertical) DO NOTHING",
-            )
-            .bind(&m.vertical)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            let known: Option<i64> = sqlx::query_scalar("SELECT number FROM nft_verticals WHERE vertical = $1")
+                .bind(&m.vertical)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if known.is_none() {
+                // A vertical's first token numbers it: MAX + 1. Two first
+                // mints of different verticals would both take the same
+                // number (a unique violation ON CONFLICT (vertical) does not
+                // cover), so PostgreSQL numbers one vertical at a time
+                // (SQLite has one writer). Happens once per vertical.
+                if pg {
+                    sqlx::query("LOCK TABLE nft_verticals IN SHARE ROW EXCLUSIVE MODE")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                sqlx::query(
+                    "INSERT INTO nft_verticals (vertical, number)
+                     SELECT $1, COALESCE(MAX(number), 0) + 1 FROM nft_verticals WHERE true
+                     ON CONFLICT (vertical) DO NOTHING",
+                )
+                .bind(&m.vertical)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
             let n = sqlx::query(
                 "INSERT INTO nft_mints (lead_id, token_id, buyer_id, vertical, vertical_number, score, price_micros,
                                         sold_at, status, attempts, correlation_id, created_at)

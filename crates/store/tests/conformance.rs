@@ -1114,6 +1114,53 @@ async fn daily_cap_holds_under_concurrency(engine: Engine) {
     assert_eq!(store.scalar_i64("SELECT COUNT(*) FROM lead_pii").await.expect("count"), 20);
 }
 
+/// First mints of many verticals at once (the chain issue's `mint_nft`
+/// jobs run concurrently): every one is queued, and each vertical gets one
+/// distinct uint16 number.
+async fn first_mints_of_many_verticals_at_once_number_them_uniquely(engine: Engine) {
+    use leadex_core::nft::{NewMint, NftStore};
+    let Some((_db, store)) = open(engine).await else { return };
+    let cipher = cipher();
+    let seller = new_account(&store, Role::Seller).await;
+    let buyer = new_account(&store, Role::Buyer).await;
+    let t = now();
+    let n = 24;
+    let mut mints = Vec::new();
+    for i in 0..n {
+        let l = lead(seller, "home_services.hvac", t + Duration::microseconds(i as i64));
+        accept(&store, &ingest(&cipher, l.clone())).await;
+        mints.push(NewMint {
+            lead_id: l.id,
+            token_id: format!("0x{:064x}", i + 1),
+            buyer_id: buyer,
+            vertical: format!("v{}", i % 12),
+            score: 5_000,
+            price_micros: 1_000_000,
+            sold_at: t,
+            correlation_id: "conformance".into(),
+            created_at: t,
+        });
+    }
+    let barrier = Arc::new(Barrier::new(n));
+    let mut tasks = Vec::new();
+    for m in mints {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.queue_mint(&m).await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("task").expect("queued, no conflict"), true);
+    }
+    assert_eq!(store.scalar_i64("SELECT COUNT(*) FROM nft_verticals").await.expect("count"), 12);
+    assert_eq!(store.scalar_i64("SELECT COUNT(DISTINCT number) FROM nft_verticals").await.expect("count"), 12);
+    assert_eq!(store.scalar_i64("SELECT MAX(number) FROM nft_verticals").await.expect("max"), 12);
+    let mismatched = "SELECT COUNT(*) FROM nft_mints m JOIN nft_verticals v ON v.vertical = m.vertical
+                      WHERE v.number <> m.vertical_number";
+    assert_eq!(store.scalar_i64(mismatched).await.expect("count"), 0);
+}
+
 // ---------------------------------------------------------------------------
 // 8. Idempotency
 // ---------------------------------------------------------------------------
@@ -1531,5 +1578,6 @@ per_engine!(
         concurrent_duplicates_admit_one,
         daily_cap_holds_under_concurrency,
         idempotency_holds_under_concurrency,
+        first_mints_of_many_verticals_at_once_number_them_uniquely,
     ]
 );
