@@ -1151,7 +1151,7 @@ async fn first_mints_of_many_verticals_at_once_number_them_uniquely(engine: Engi
         }));
     }
     for task in tasks {
-        assert_eq!(task.await.expect("task").expect("queued, no conflict"), true);
+        assert!(task.await.expect("task").expect("queued, no conflict"), "a new mint is queued");
     }
     assert_eq!(store.scalar_i64("SELECT COUNT(*) FROM nft_verticals").await.expect("count"), 12);
     assert_eq!(store.scalar_i64("SELECT COUNT(DISTINCT number) FROM nft_verticals").await.expect("count"), 12);
