@@ -92,7 +92,7 @@ impl StoreOptions {
 
 #[derive(Clone, Debug)]
 enum Db {
-    Sqlite { write: SqlitePool, read: SqlitePool, ingest: ingest::GroupSender },
+    Sqlite { write: SqlitePool, read: SqlitePool, ingest: ingest::GroupSender, autobid: autobid::AutoBidSender },
     Postgres { write: PgPool, read: PgPool, replica: Arc<ReplicaHealth> },
 }
 
@@ -367,12 +367,22 @@ impl SqlStore {
             let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(base);
             tokio::spawn(checkpoint_loop(checkpointer, write.clone()));
             let ingest = ingest::spawn_group_writer(write.clone());
-            Ok(Self { db: Db::Sqlite { write, read, ingest } })
+            let autobid = autobid::spawn_writer(write.clone());
+            Ok(Self { db: Db::Sqlite { write, read, ingest, autobid } })
         } else {
             Err(StoreError::Backend(format!(
                 "unsupported database URL scheme in `{}` (use postgres:// or sqlite://)",
                 redact_url(url)
             )))
+        }
+    }
+
+    /// The most leads one SQLite auto-bid group has decided in one
+    /// transaction (`None` on PostgreSQL, which decides per lead).
+    pub fn largest_auto_bid_group(&self) -> Option<usize> {
+        match &self.db {
+            Db::Sqlite { autobid, .. } => Some(autobid.largest.load(std::sync::atomic::Ordering::Relaxed)),
+            Db::Postgres { .. } => None,
         }
     }
 
@@ -1307,6 +1317,7 @@ impl Store for SqlStore {
     }
 }
 
+mod autobid;
 mod ingest;
 mod market;
 mod nft;

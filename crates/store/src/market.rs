@@ -29,7 +29,7 @@ use crate::rows::lead_columns;
 use crate::{Arg, BeginWrite, Db, SqlStore, in_list, keyset, map_err, micros, where_clause};
 
 /// Why a posting failed inside a transaction.
-enum PostError {
+pub(crate) enum PostError {
     Insufficient,
     Store(StoreError),
 }
@@ -329,6 +329,99 @@ macro_rules! insert_decisions {
         }
         r
     }};
+}
+
+/// Decides one lead's auto-bid attempts in order against the locked state
+/// (`existing`: the lead's live bidders; `spent`: today's spend per rule;
+/// `available`: balances by account id, debited as bids are placed): per
+/// buyer only its first (best-priority) affordable attempt within budget.
+/// Shared by the per-lead transaction and the SQLite group writer.
+pub(crate) fn decide_auto_bids<'a>(
+    a: &'a AutoBids,
+    at: i64,
+    existing: &HashSet<AccountId>,
+    spent: &mut HashMap<Uuid, i64>,
+    available: &mut HashMap<String, i64>,
+) -> (Vec<AutoBidResult>, Vec<&'a PlaceBid>) {
+    let mut results = Vec::with_capacity(a.attempts.len());
+    let mut placed = Vec::new();
+    let mut done: HashSet<AccountId> = HashSet::new();
+    for b in &a.attempts {
+        let lock = b.amount.checked_add(b.fee);
+        let avail = available.entry(LedgerAccount::available(b.buyer_id).id).or_insert(0);
+        let r = if existing.contains(&b.buyer_id) {
+            AutoBidResult::AlreadyBid
+        } else if done.contains(&b.buyer_id) {
+            AutoBidResult::LowerPriority
+        } else if b.budget.is_some_and(|x| {
+            spent.get(&x.rule_id).copied().unwrap_or(0).saturating_add(b.amount.micros()) > x.limit.micros()
+        }) {
+            AutoBidResult::Budget
+        } else if lock.is_none_or(|l| *avail < l.micros()) {
+            AutoBidResult::Insufficient
+        } else {
+            *avail -= lock.map_or(0, |l| l.micros());
+            if let Some(x) = b.budget {
+                *spent.entry(x.rule_id).or_insert(0) += b.amount.micros();
+            }
+            done.insert(b.buyer_id);
+            placed.push(b);
+            AutoBidResult::Placed(Bid {
+                id: b.id,
+                lead_id: b.lead_id,
+                buyer_id: b.buyer_id,
+                amount: b.amount,
+                fee: b.fee,
+                source: b.source,
+                rule_id: b.rule_id,
+                status: "live".into(),
+                created_at: leadex_core::clock::from_micros(at),
+                updated_at: leadex_core::clock::from_micros(at),
+            })
+        };
+        results.push(r);
+    }
+    (results, placed)
+}
+
+/// The decision rows of one lead's auto-bids: the skips known before the
+/// store, then one per attempt.
+pub(crate) fn decisions_of(a: &AutoBids, results: &[AutoBidResult]) -> Vec<Decision> {
+    let mut decisions: Vec<Decision> = a.skipped.clone();
+    for (b, r) in a.attempts.iter().zip(results) {
+        let (outcome, reason) = r.decision();
+        decisions.push(Decision {
+            id: Uuid::now_v7(),
+            rule_id: b.rule_id.unwrap_or_default(),
+            lead_id: a.lead_id.as_uuid(),
+            outcome: outcome.into(),
+            reason: reason.into(),
+            amount: (!matches!(r, AutoBidResult::LowerPriority | AutoBidResult::AlreadyBid)).then_some(b.amount),
+            created_at: a.at,
+        });
+    }
+    decisions
+}
+
+/// The ledger movement locking an auto-bid's amount and fee.
+pub(crate) fn bid_lock(b: &PlaceBid) -> Movement {
+    Movement::transfer(
+        LedgerAccount::available(b.buyer_id),
+        LedgerAccount::locked(b.buyer_id),
+        b.amount.checked_add(b.fee).unwrap_or(b.amount),
+        "bid_lock",
+        format!("lead:{}", b.lead_id),
+    )
+}
+
+/// Posts `movements` (netted) in a SQLite transaction: the auto-bid group
+/// writer's entry to [`apply_movements!`].
+pub(crate) async fn post_sqlite(
+    tx: &mut sqlx::SqliteConnection,
+    movements: &[Movement],
+    at: DateTime<Utc>,
+) -> Result<(), PostError> {
+    apply_movements!(tx, movements, at, false)
 }
 
 /// Bumps the rule-set version (in the transaction of a rule change).
@@ -644,6 +737,14 @@ impl Market for SqlStore {
     }
 
     async fn place_auto_bids(&self, a: &AutoBids) -> Result<AutoBidsOutcome, StoreError> {
+        // SQLite: decided with whatever other leads are waiting, in one
+        // transaction (crates/store/src/autobid.rs); this per-lead
+        // transaction is PostgreSQL's path and the group's fallback.
+        if let Db::Sqlite { autobid, .. } = &self.db
+            && let Some(outcome) = crate::autobid::submit(autobid, a).await
+        {
+            return Ok(outcome);
+        }
         let pg = matches!(self.db, Db::Postgres { .. });
         let at = micros(a.at);
         let lead = a.lead_id.as_uuid();
@@ -723,42 +824,9 @@ impl Market for SqlStore {
                     available.extend(rows);
                 }
                 // Decide every attempt in order against the locked state.
-                let mut done: HashSet<AccountId> = HashSet::new();
-                for b in &a.attempts {
-                    let lock = b.amount.checked_add(b.fee);
-                    let avail = available.entry(LedgerAccount::available(b.buyer_id).id).or_insert(0);
-                    let r = if existing.contains(&b.buyer_id) {
-                        AutoBidResult::AlreadyBid
-                    } else if done.contains(&b.buyer_id) {
-                        AutoBidResult::LowerPriority
-                    } else if b.budget.is_some_and(|x| {
-                        spent.get(&x.rule_id).copied().unwrap_or(0).saturating_add(b.amount.micros()) > x.limit.micros()
-                    }) {
-                        AutoBidResult::Budget
-                    } else if lock.is_none_or(|l| *avail < l.micros()) {
-                        AutoBidResult::Insufficient
-                    } else {
-                        *avail -= lock.map_or(0, |l| l.micros());
-                        if let Some(x) = b.budget {
-                            *spent.entry(x.rule_id).or_insert(0) += b.amount.micros();
-                        }
-                        done.insert(b.buyer_id);
-                        placed.push(b);
-                        AutoBidResult::Placed(Bid {
-                            id: b.id,
-                            lead_id: b.lead_id,
-                            buyer_id: b.buyer_id,
-                            amount: b.amount,
-                            fee: b.fee,
-                            source: b.source,
-                            rule_id: b.rule_id,
-                            status: "live".into(),
-                            created_at: leadex_core::clock::from_micros(at),
-                            updated_at: leadex_core::clock::from_micros(at),
-                        })
-                    };
-                    results.push(r);
-                }
+                let (r, p) = decide_auto_bids(a, at, &existing, &mut spent, &mut available);
+                results = r;
+                placed = p;
             } else {
                 results.extend(a.attempts.iter().map(|_| AutoBidResult::Closed));
             }
@@ -779,19 +847,7 @@ impl Market for SqlStore {
                     );
                     bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *tx).await.map_err(map_err)?;
                 }
-                let reference = format!("lead:{}", a.lead_id);
-                let locks: Vec<Movement> = placed
-                    .iter()
-                    .map(|b| {
-                        Movement::transfer(
-                            LedgerAccount::available(b.buyer_id),
-                            LedgerAccount::locked(b.buyer_id),
-                            b.amount.checked_add(b.fee).unwrap_or(b.amount),
-                            "bid_lock",
-                            reference.clone(),
-                        )
-                    })
-                    .collect();
+                let locks: Vec<Movement> = placed.iter().map(|b| bid_lock(b)).collect();
                 if let Err(e) = apply_movements!(tx, &locks, a.at, pg) {
                     tx.rollback().await.map_err(map_err)?;
                     return Err(match e {
@@ -826,20 +882,7 @@ impl Market for SqlStore {
                         .await
                         .map_err(map_err)?;
             }
-            let mut decisions: Vec<Decision> = a.skipped.clone();
-            for (b, r) in a.attempts.iter().zip(&results) {
-                let (outcome, reason) = r.decision();
-                decisions.push(Decision {
-                    id: Uuid::now_v7(),
-                    rule_id: b.rule_id.unwrap_or_default(),
-                    lead_id: lead,
-                    outcome: outcome.into(),
-                    reason: reason.into(),
-                    amount: (!matches!(r, AutoBidResult::LowerPriority | AutoBidResult::AlreadyBid))
-                        .then_some(b.amount),
-                    created_at: a.at,
-                });
-            }
+            let decisions = decisions_of(a, &results);
             insert_decisions!(tx, &decisions)?;
             tx.commit().await.map_err(map_err)?;
             Ok(AutoBidsOutcome { results, bid_count })

@@ -296,6 +296,75 @@ async fn auto_bid_rules_bid_once_per_buyer_within_budget_and_record_why(engine: 
     assert_eq!(held, 200_000_000, "money is conserved: only credits brought it in");
 }
 
+/// Many leads' auto-bids decided at once (on SQLite in one group
+/// transaction): each lead sees the balances and budgets the earlier ones
+/// left, so a buyer funded for three bids places exactly three and a
+/// budget for two allows two, with a recorded reason for every other lead.
+async fn auto_bids_of_many_leads_at_once_respect_balances_and_budgets(engine: TestEngine) {
+    let Some((app, clock)) = market(engine).await else { return };
+    let seller = seller_with_ask(&app).await;
+    let (_, erin) = buyer(&app, "erin", "33.00").await;
+    let (_, finn) = buyer(&app, "finn", "1000.00").await;
+    let rule = |amount: &str, budget: &str| json!({"vertical": "*", "bid_amount": amount, "max_bid": "60.00", "daily_budget": budget, "priority": 1});
+    let erin_rule = app.post("/v1/me/rules", Some(&erin), &rule("10.00", "500.00")).await;
+    assert_eq!(erin_rule.status, 201, "{}", erin_rule.body);
+    let finn_rule = app.post("/v1/me/rules", Some(&finn), &rule("20.00", "40.00")).await;
+    assert_eq!(finn_rule.status, 201, "{}", finn_rule.body);
+    let n = 8;
+    let mut leads = Vec::new();
+    for _ in 0..n {
+        let r = app.post("/v1/leads", Some(&seller), &app.lead("solar.residential")).await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        leads.push(r.body["id"].as_str().expect("id").to_owned());
+    }
+    // One run: the scoring jobs, then every lead's auto_bid job at once.
+    app.app.worker().run_once().await.expect("scored and auto-bid");
+    if let Some(largest) = app.app.store.largest_auto_bid_group() {
+        assert!(largest >= 2, "several leads were decided in one transaction (largest group {largest})");
+    }
+    // $10 + $1 fee, three times; $20 (+ $1 fee) twice within the $40 budget.
+    assert_eq!(vault(&app, &erin).await, ("0.00".into(), "33.00".into()));
+    assert_eq!(vault(&app, &finn).await, ("958.00".into(), "42.00".into()));
+    let (mut bids, mut with_bids) = (0, 0);
+    for l in &leads {
+        let a = app.get(&format!("/v1/leads/{l}/auction"), None).await;
+        let n = a.body["bid_count"].as_i64().expect("bid count");
+        bids += n;
+        with_bids += i64::from(n > 0);
+    }
+    assert_eq!(bids, 5, "every lead's bid count matches its bids");
+    let reasons = |key: String, rule: String| {
+        let app = &app;
+        async move {
+            let d = app.get(&format!("/v1/me/rules/{rule}/decisions?limit=50"), Some(&key)).await;
+            let mut out: Vec<String> = d.body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| i["reason"].as_str().unwrap_or("").to_owned())
+                .collect();
+            out.sort();
+            out
+        }
+    };
+    let id = |r: &leadex_testkit::Reply| r.body["id"].as_str().expect("id").to_owned();
+    let mut want = vec!["insufficient_funds"; 5];
+    want.extend(["placed"; 3]);
+    want.sort();
+    assert_eq!(reasons(erin.clone(), id(&erin_rule)).await, want);
+    let mut want = vec!["daily_budget_exceeded"; 6];
+    want.extend(["placed"; 2]);
+    want.sort();
+    assert_eq!(reasons(finn.clone(), id(&finn_rule)).await, want);
+    // Closing settles exactly those bids; money is conserved.
+    close(&app, &clock).await;
+    let sold = app.app.store.scalar_i64("SELECT COUNT(*) FROM leads WHERE status = 'sold'").await.expect("n");
+    assert_eq!(sold, with_bids);
+    let (sum, held) = app.app.svc.ledger_totals().await.expect("totals");
+    assert_eq!(sum, 0);
+    assert_eq!(held, 1_033_000_000, "only the two credits brought money in");
+}
+
 async fn bounties_pay_sellers_on_matching_sales_within_twice_the_price(engine: TestEngine) {
     let Some((app, clock)) = market(engine).await else { return };
     let seller = seller_with_ask(&app).await;
@@ -375,6 +444,7 @@ on_both_engines!(
     unsold_leads_sell_once_at_buy_now_to_one_of_twenty_racers,
     closing_twice_concurrently_settles_once,
     auto_bid_rules_bid_once_per_buyer_within_budget_and_record_why,
+    auto_bids_of_many_leads_at_once_respect_balances_and_budgets,
     bounties_pay_sellers_on_matching_sales_within_twice_the_price,
     sealed_bids_never_reach_other_buyers,
 );
