@@ -92,8 +92,18 @@ impl StoreOptions {
 
 #[derive(Clone, Debug)]
 enum Db {
-    Sqlite { write: SqlitePool, read: SqlitePool, ingest: ingest::GroupSender, autobid: autobid::AutoBidSender },
-    Postgres { write: PgPool, read: PgPool, replica: Arc<ReplicaHealth> },
+    Sqlite {
+        write: SqlitePool,
+        read: SqlitePool,
+        ingest: ingest::GroupSender,
+        autobid: groups::GroupWriter<groups::AutoBidGroups>,
+        closes: groups::GroupWriter<groups::CloseGroups>,
+    },
+    Postgres {
+        write: PgPool,
+        read: PgPool,
+        replica: Arc<ReplicaHealth>,
+    },
 }
 
 /// Whether list queries may go to the read replica. Without a replica the
@@ -367,8 +377,9 @@ impl SqlStore {
             let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(base);
             tokio::spawn(checkpoint_loop(checkpointer, write.clone()));
             let ingest = ingest::spawn_group_writer(write.clone());
-            let autobid = autobid::spawn_writer(write.clone());
-            Ok(Self { db: Db::Sqlite { write, read, ingest, autobid } })
+            let autobid = groups::spawn_writer(write.clone());
+            let closes = groups::spawn_writer(write.clone());
+            Ok(Self { db: Db::Sqlite { write, read, ingest, autobid, closes } })
         } else {
             Err(StoreError::Backend(format!(
                 "unsupported database URL scheme in `{}` (use postgres:// or sqlite://)",
@@ -377,11 +388,12 @@ impl SqlStore {
         }
     }
 
-    /// The most leads one SQLite auto-bid group has decided in one
-    /// transaction (`None` on PostgreSQL, which decides per lead).
-    pub fn largest_auto_bid_group(&self) -> Option<usize> {
+    /// The most leads one SQLite group transaction has decided: (auto-bids,
+    /// closes). `None` on PostgreSQL, which decides per lead.
+    pub fn largest_market_groups(&self) -> Option<(usize, usize)> {
+        use std::sync::atomic::Ordering::Relaxed;
         match &self.db {
-            Db::Sqlite { autobid, .. } => Some(autobid.largest.load(std::sync::atomic::Ordering::Relaxed)),
+            Db::Sqlite { autobid, closes, .. } => Some((autobid.largest.load(Relaxed), closes.largest.load(Relaxed))),
             Db::Postgres { .. } => None,
         }
     }
@@ -1317,7 +1329,7 @@ impl Store for SqlStore {
     }
 }
 
-mod autobid;
+mod groups;
 mod ingest;
 mod market;
 mod nft;

@@ -428,7 +428,7 @@ pub(crate) async fn post_sqlite(
 const BUMP_RULE_SET: &str = "UPDATE rule_set_version SET version = version + 1 WHERE id = 1";
 
 #[derive(sqlx::FromRow)]
-struct BidRow {
+pub(crate) struct BidRow {
     id: Uuid,
     lead_id: Uuid,
     buyer_id: Uuid,
@@ -441,7 +441,8 @@ struct BidRow {
     updated_at: i64,
 }
 
-const BID_COLUMNS: &str = "id, lead_id, buyer_id, amount, fee, source, rule_id, status, created_at, updated_at";
+pub(crate) const BID_COLUMNS: &str =
+    "id, lead_id, buyer_id, amount, fee, source, rule_id, status, created_at, updated_at";
 
 impl From<BidRow> for Bid {
     fn from(r: BidRow) -> Self {
@@ -553,6 +554,37 @@ impl From<PoolRow> for Pool {
 
 fn lock_total(b: &Bid) -> Money {
     b.amount.checked_add(b.fee).unwrap_or(b.amount)
+}
+
+/// A close's ledger movements: the winner's lock → seller 95 % of the
+/// amount, platform 5 % + fee; every loser's lock back to available.
+/// Posted netted: a constant number of statements however many bids.
+pub(crate) fn close_movements(lead: LeadId, seller: AccountId, win: &Bid, losers: &[Bid]) -> Vec<Movement> {
+    let reference = format!("lead:{lead}");
+    let (to_seller, platform) = split(win.amount);
+    let mut movements = Vec::with_capacity(losers.len() + 1);
+    movements.push(Movement {
+        legs: vec![
+            leadex_core::market::Leg {
+                account: LedgerAccount::locked(win.buyer_id),
+                amount: -lock_total(win).micros(),
+            },
+            leadex_core::market::Leg { account: LedgerAccount::payable(seller), amount: to_seller.micros() },
+            leadex_core::market::Leg { account: LedgerAccount::fees(), amount: platform.micros() + win.fee.micros() },
+        ],
+        reason: "settlement",
+        reference: reference.clone(),
+    });
+    movements.extend(losers.iter().map(|l| {
+        Movement::transfer(
+            LedgerAccount::locked(l.buyer_id),
+            LedgerAccount::available(l.buyer_id),
+            lock_total(l),
+            "bid_released",
+            reference.clone(),
+        )
+    }));
+    movements
 }
 
 #[async_trait]
@@ -741,7 +773,7 @@ impl Market for SqlStore {
         // transaction (crates/store/src/autobid.rs); this per-lead
         // transaction is PostgreSQL's path and the group's fallback.
         if let Db::Sqlite { autobid, .. } = &self.db
-            && let Some(outcome) = crate::autobid::submit(autobid, a).await
+            && let Some(outcome) = crate::groups::submit(autobid, a).await
         {
             return Ok(outcome);
         }
@@ -1023,6 +1055,14 @@ impl Market for SqlStore {
     }
 
     async fn close_auction(&self, c: &CloseAuction) -> Result<CloseOutcome, StoreError> {
+        // SQLite: closed with whatever other leads are waiting, in one
+        // transaction (crates/store/src/groups.rs); this per-lead
+        // transaction is PostgreSQL's path and the group's fallback.
+        if let Db::Sqlite { closes, .. } = &self.db
+            && let Some(outcome) = crate::groups::submit(closes, c).await
+        {
+            return Ok(outcome);
+        }
         let at = micros(c.at);
         let pg = matches!(self.db, Db::Postgres { .. });
         with_pool!(self, write, |p| {
@@ -1072,37 +1112,7 @@ impl Market for SqlStore {
                 tx.rollback().await.map_err(map_err)?;
                 return Err(StoreError::Corrupt("winner not among bids".into()));
             };
-            let seller = AccountId::from_uuid(seller);
-            let reference = format!("lead:{}", c.lead_id);
-            // Winner: lock → seller 95 % of the amount, platform 5 % + fee;
-            // every loser's lock back to available. One netted posting:
-            // a constant number of statements however many bids there were.
-            let (to_seller, platform) = split(win.amount);
-            let mut movements = Vec::with_capacity(losers.len() + 1);
-            movements.push(Movement {
-                legs: vec![
-                    leadex_core::market::Leg {
-                        account: LedgerAccount::locked(win.buyer_id),
-                        amount: -lock_total(&win).micros(),
-                    },
-                    leadex_core::market::Leg { account: LedgerAccount::payable(seller), amount: to_seller.micros() },
-                    leadex_core::market::Leg {
-                        account: LedgerAccount::fees(),
-                        amount: platform.micros() + win.fee.micros(),
-                    },
-                ],
-                reason: "settlement",
-                reference: reference.clone(),
-            });
-            movements.extend(losers.iter().map(|l| {
-                Movement::transfer(
-                    LedgerAccount::locked(l.buyer_id),
-                    LedgerAccount::available(l.buyer_id),
-                    lock_total(l),
-                    "bid_released",
-                    reference.clone(),
-                )
-            }));
+            let movements = close_movements(c.lead_id, AccountId::from_uuid(seller), &win, &losers);
             sqlx::query("UPDATE bids SET status = 'won', updated_at = $1 WHERE id = $2")
                 .bind(at)
                 .bind(win.id)

@@ -319,8 +319,8 @@ async fn auto_bids_of_many_leads_at_once_respect_balances_and_budgets(engine: Te
     }
     // One run: the scoring jobs, then every lead's auto_bid job at once.
     app.app.worker().run_once().await.expect("scored and auto-bid");
-    if let Some(largest) = app.app.store.largest_auto_bid_group() {
-        assert!(largest >= 2, "several leads were decided in one transaction (largest group {largest})");
+    if let Some((bids, _)) = app.app.store.largest_market_groups() {
+        assert!(bids >= 2, "several leads' auto-bids were decided in one transaction (largest group {bids})");
     }
     // $10 + $1 fee, three times; $20 (+ $1 fee) twice within the $40 budget.
     assert_eq!(vault(&app, &erin).await, ("0.00".into(), "33.00".into()));
@@ -358,6 +358,13 @@ async fn auto_bids_of_many_leads_at_once_respect_balances_and_budgets(engine: Te
     assert_eq!(reasons(finn.clone(), id(&finn_rule)).await, want);
     // Closing settles exactly those bids; money is conserved.
     close(&app, &clock).await;
+    if let Some((_, closes)) = app.app.store.largest_market_groups() {
+        assert!(closes >= 2, "several leads were closed in one transaction (largest group {closes})");
+    }
+    // Winners pay, losers get their locks back: erin won or lost each of
+    // her three bids, so nothing of hers stays locked.
+    assert_eq!(vault(&app, &erin).await.1, "0.00");
+    assert_eq!(vault(&app, &finn).await.1, "0.00");
     let sold = app.app.store.scalar_i64("SELECT COUNT(*) FROM leads WHERE status = 'sold'").await.expect("n");
     assert_eq!(sold, with_bids);
     let (sum, held) = app.app.svc.ledger_totals().await.expect("totals");

@@ -1,0 +1,507 @@
+//! Group commit for auto-bids and auction closes on SQLite (ADR 8, applied
+//! to the market; ADR 7 addendum of session 6).
+//!
+//! On SQLite every statement is a round trip to sqlx's worker thread, and a
+//! profile of the `auto_bid` job shows those hand-offs, not SQLite's work,
+//! dominate (BENCHMARKS.md, issue 4 §3): one lead's auto-bids cost ~13
+//! statements. So, as for ingestion, one task owns auto-bid writes: callers
+//! send their lead's plan and wait; the task drains what is waiting (up to
+//! [`MAX_LEADS`] leads of one UTC day) into one `BEGIN IMMEDIATE`
+//! transaction that
+//!
+//! 1. reads the group's leads, their live bidders, the rules' spend and the
+//!    buyers' balances (four statements for the whole group);
+//! 2. decides every lead **in arrival order in memory** with the same
+//!    function as the per-lead path, each lead seeing the balances, budgets
+//!    and bidders the earlier ones left;
+//! 3. posts every bid lock as one netted ledger posting and writes spend,
+//!    bids, bid counts and decisions as one multi-statement batch;
+//!
+//! then commits and answers. If the group transaction fails, its callers
+//! are told to run the per-lead transaction instead, so one bad lead fails
+//! alone. PostgreSQL keeps the per-lead transaction (row locks, several
+//! writers).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use leadex_core::market::{
+    AutoBidResult, AutoBids, AutoBidsOutcome, Bid, CloseAuction, CloseOutcome, LedgerAccount, Movement, PlaceBid,
+};
+use leadex_core::model::NewJob;
+use leadex_core::ports::StoreError;
+use leadex_domain::AccountId;
+use leadex_domain::market::{RankedBid, winner};
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::market::{
+    BID_COLUMNS, BidRow, PostError, bid_lock, close_movements, decide_auto_bids, decisions_of, post_sqlite,
+};
+use crate::{map_err, micros};
+
+/// Most leads one group decides (bounds the transaction and its statements'
+/// bind counts: rows are also chunked).
+const MAX_LEADS: usize = 32;
+/// Most auto-bid attempts (or bids to settle) one group decides.
+const MAX_WEIGHT: usize = 4_000;
+/// Rows per multi-row statement (≤ 13 binds each: far below SQLite's limit).
+const CHUNK: usize = 400;
+
+/// Work that one task decides for many leads in one transaction.
+pub(crate) trait Grouped: Send + Sync + 'static {
+    /// One lead's request.
+    type Plan: Clone + Send + Sync + 'static;
+    /// Its answer.
+    type Outcome: Send + 'static;
+    /// For logs and the group-size histogram's label.
+    const NAME: &'static str;
+    /// How much of [`MAX_WEIGHT`] a plan uses.
+    fn weight(p: &Self::Plan) -> usize;
+    /// Whether `next` may share a group that `first` started.
+    fn joins(first: &Self::Plan, next: &Self::Plan) -> bool;
+    /// Decides and writes the group in one transaction (one outcome per
+    /// plan, in order); an error rolls it all back.
+    fn run(
+        pool: &SqlitePool,
+        plans: &[&Self::Plan],
+    ) -> impl std::future::Future<Output = Result<Vec<Self::Outcome>, StoreError>> + Send;
+}
+
+struct Request<G: Grouped> {
+    plan: G::Plan,
+    /// `None`: run the per-lead transaction instead.
+    reply: oneshot::Sender<Option<G::Outcome>>,
+}
+
+/// The handle `SqlStore` keeps to one group writer.
+pub(crate) struct GroupWriter<G: Grouped> {
+    tx: mpsc::Sender<Request<G>>,
+    /// The most leads one committed group decided (tests, diagnostics).
+    pub(crate) largest: Arc<AtomicUsize>,
+}
+
+impl<G: Grouped> Clone for GroupWriter<G> {
+    fn clone(&self) -> Self {
+        Self { tx: self.tx.clone(), largest: self.largest.clone() }
+    }
+}
+
+impl<G: Grouped> std::fmt::Debug for GroupWriter<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupWriter").field("kind", &G::NAME).finish()
+    }
+}
+
+/// Starts a group writer on `write` (the one-connection writer pool).
+pub(crate) fn spawn_writer<G: Grouped>(write: SqlitePool) -> GroupWriter<G> {
+    let (tx, rx) = mpsc::channel(1_024);
+    let largest = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(writer::<G>(write, rx, largest.clone()));
+    GroupWriter { tx, largest }
+}
+
+/// Hands `plan` to the writer; `None` when the caller must run the per-lead
+/// transaction (the group failed, or the writer is gone).
+pub(crate) async fn submit<G: Grouped>(w: &GroupWriter<G>, plan: &G::Plan) -> Option<G::Outcome> {
+    let (reply, rx) = oneshot::channel();
+    w.tx.send(Request { plan: plan.clone(), reply }).await.ok()?;
+    rx.await.ok().flatten()
+}
+
+async fn writer<G: Grouped>(pool: SqlitePool, mut rx: mpsc::Receiver<Request<G>>, largest: Arc<AtomicUsize>) {
+    let mut next: Option<Request<G>> = None;
+    loop {
+        let first = match next.take() {
+            Some(r) => r,
+            None => match rx.recv().await {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        let mut weight = G::weight(&first.plan);
+        let mut group = vec![first];
+        while group.len() < MAX_LEADS && weight < MAX_WEIGHT {
+            match rx.try_recv() {
+                Ok(r) if G::joins(&group[0].plan, &r.plan) => {
+                    weight += G::weight(&r.plan);
+                    group.push(r);
+                }
+                Ok(r) => {
+                    next = Some(r);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let plans: Vec<&G::Plan> = group.iter().map(|r| &r.plan).collect();
+        let mut answers: Vec<Option<G::Outcome>> = match G::run(&pool, &plans).await {
+            Ok(outcomes) if outcomes.len() == plans.len() => {
+                largest.fetch_max(plans.len(), Ordering::Relaxed);
+                outcomes.into_iter().map(Some).collect()
+            }
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(error = %e, leads = plans.len(), kind = G::NAME, "group transaction failed; each lead runs alone");
+                Vec::new()
+            }
+        };
+        answers.resize_with(group.len(), || None);
+        metrics::histogram!("leadex_market_group_leads", "kind" => G::NAME).record(group.len() as f64);
+        for (r, a) in group.into_iter().zip(answers) {
+            let _ = r.reply.send(a);
+        }
+    }
+}
+
+/// Auto-bids (`place_auto_bids`).
+#[derive(Debug)]
+pub(crate) struct AutoBidGroups;
+
+impl Grouped for AutoBidGroups {
+    type Plan = AutoBids;
+    type Outcome = AutoBidsOutcome;
+    const NAME: &'static str = "auto_bid";
+    fn weight(p: &AutoBids) -> usize {
+        p.attempts.len()
+    }
+    // One UTC day per group: budgets are per (rule, day).
+    fn joins(first: &AutoBids, next: &AutoBids) -> bool {
+        first.at.date_naive() == next.at.date_naive()
+    }
+    fn run(
+        pool: &SqlitePool,
+        plans: &[&AutoBids],
+    ) -> impl std::future::Future<Output = Result<Vec<AutoBidsOutcome>, StoreError>> + Send {
+        try_group(pool, plans)
+    }
+}
+
+/// Decides and writes one group in one transaction; one outcome per plan.
+async fn try_group(pool: &SqlitePool, plans: &[&AutoBids]) -> Result<Vec<AutoBidsOutcome>, StoreError> {
+    let Some(first) = plans.first() else { return Ok(Vec::new()) };
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+
+    // 1. The state the group's decisions depend on.
+    let leads: BTreeSet<Uuid> = plans.iter().map(|a| a.lead_id.as_uuid()).collect();
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "SELECT id, bid_count, auction_ends_at FROM leads WHERE status = 'in_auction' AND id IN (",
+    );
+    let mut sep = qb.separated(", ");
+    for l in &leads {
+        sep.push_bind(*l);
+    }
+    qb.push(")");
+    let rows: Vec<(Uuid, i64, Option<i64>)> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+    let open: HashMap<Uuid, (i64, i64)> = rows.into_iter().map(|(id, n, ends)| (id, (n, ends.unwrap_or(0)))).collect();
+
+    let mut bidders: HashMap<Uuid, HashSet<AccountId>> = HashMap::new();
+    if !open.is_empty() {
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("SELECT lead_id, buyer_id FROM bids WHERE status = 'live' AND lead_id IN (");
+        let mut sep = qb.separated(", ");
+        for l in open.keys() {
+            sep.push_bind(*l);
+        }
+        qb.push(")");
+        let rows: Vec<(Uuid, Uuid)> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+        for (lead, buyer) in rows {
+            bidders.entry(lead).or_default().insert(AccountId::from_uuid(buyer));
+        }
+    }
+
+    let day = crate::days_since_epoch(first.at.date_naive());
+    let rules: BTreeSet<Uuid> =
+        plans.iter().flat_map(|a| a.attempts.iter().filter_map(|b| b.budget.map(|x| x.rule_id))).collect();
+    let mut spent: HashMap<Uuid, i64> = HashMap::new();
+    if !rules.is_empty() {
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT rule_id, spent FROM rule_spend WHERE day = ");
+        qb.push_bind(day).push(" AND rule_id IN (");
+        let mut sep = qb.separated(", ");
+        for r in &rules {
+            sep.push_bind(*r);
+        }
+        qb.push(")");
+        let rows: Vec<(Uuid, i64)> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+        spent.extend(rows);
+    }
+
+    let accounts: BTreeSet<String> =
+        plans.iter().flat_map(|a| a.attempts.iter().map(|b| LedgerAccount::available(b.buyer_id).id)).collect();
+    let mut available: HashMap<String, i64> = HashMap::new();
+    if !accounts.is_empty() {
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, balance FROM ledger_accounts WHERE id IN (");
+        let mut sep = qb.separated(", ");
+        for a in &accounts {
+            sep.push_bind(a.clone());
+        }
+        qb.push(")");
+        let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+        available.extend(rows);
+    }
+
+    // 2. Every lead in arrival order, each on what the earlier ones left.
+    let mut outcomes = Vec::with_capacity(plans.len());
+    let mut placed_all: Vec<&PlaceBid> = Vec::new();
+    let mut decisions = Vec::new();
+    let mut counts: HashMap<Uuid, (i64, i64)> = HashMap::new(); // lead → (bid count, added)
+    for a in plans {
+        let lead = a.lead_id.as_uuid();
+        let at = micros(a.at);
+        let state = open.get(&lead).filter(|(_, ends)| *ends > at);
+        let count = counts.entry(lead).or_insert((open.get(&lead).map_or(0, |s| s.0), 0));
+        let results = match state {
+            Some(_) if !a.attempts.is_empty() => {
+                let existing = bidders.entry(lead).or_default();
+                let (results, placed) = decide_auto_bids(a, at, existing, &mut spent, &mut available);
+                for b in &placed {
+                    existing.insert(b.buyer_id);
+                }
+                count.0 += placed.len() as i64;
+                count.1 += placed.len() as i64;
+                placed_all.extend(placed);
+                results
+            }
+            Some(_) => Vec::new(),
+            None => a.attempts.iter().map(|_| AutoBidResult::Closed).collect(),
+        };
+        decisions.extend(decisions_of(a, &results));
+        outcomes.push(AutoBidsOutcome { results, bid_count: count.0 });
+    }
+
+    // 3. Writes: the netted ledger posting, then one multi-statement batch.
+    if !placed_all.is_empty() {
+        let locks: Vec<Movement> = placed_all.iter().map(|b| bid_lock(b)).collect();
+        let at = plans.iter().map(|a| a.at).max().unwrap_or(first.at);
+        if let Err(e) = post_sqlite(&mut tx, &locks, at).await {
+            let _ = tx.rollback().await;
+            return Err(match e {
+                PostError::Insufficient => {
+                    StoreError::Backend("auto-bid group: a balance changed under the lock".into())
+                }
+                PostError::Store(s) => s,
+            });
+        }
+    }
+    let mut spend: HashMap<Uuid, i64> = HashMap::new();
+    for b in &placed_all {
+        if let Some(x) = b.budget {
+            *spend.entry(x.rule_id).or_insert(0) += b.amount.micros();
+        }
+    }
+    let mut qb = QueryBuilder::<Sqlite>::new("");
+    let mut statements = 0;
+    if !spend.is_empty() {
+        qb.push("INSERT INTO rule_spend (rule_id, day, spent) ");
+        qb.push_values(spend.iter(), |mut t, (r, amount)| {
+            t.push_bind(*r).push_bind(day).push_bind(*amount);
+        });
+        qb.push(" ON CONFLICT (rule_id, day) DO UPDATE SET spent = rule_spend.spent + excluded.spent; ");
+        statements += 1;
+    }
+    for chunk in placed_all.chunks(CHUNK) {
+        qb.push(
+            "INSERT INTO bids (id, lead_id, buyer_id, amount, fee, source, rule_id, status, created_at, updated_at) ",
+        );
+        qb.push_values(chunk.iter(), |mut t, b| {
+            let at = micros(b.at);
+            t.push_bind(b.id)
+                .push_bind(b.lead_id.as_uuid())
+                .push_bind(b.buyer_id.as_uuid())
+                .push_bind(b.amount.micros())
+                .push_bind(b.fee.micros())
+                .push_bind(b.source.as_str())
+                .push_bind(b.rule_id)
+                .push_bind("live")
+                .push_bind(at)
+                .push_bind(at);
+        });
+        qb.push("; ");
+        statements += 1;
+    }
+    let added: Vec<(Uuid, i64)> = counts.iter().filter(|(_, c)| c.1 > 0).map(|(l, c)| (*l, c.1)).collect();
+    if !added.is_empty() {
+        qb.push("UPDATE leads SET bid_count = bid_count + v.column2 FROM (");
+        qb.push_values(added.iter(), |mut t, (l, n)| {
+            t.push_bind(*l).push_bind(*n);
+        });
+        qb.push(") AS v WHERE leads.id = v.column1; ");
+        statements += 1;
+    }
+    for chunk in decisions.chunks(CHUNK) {
+        qb.push("INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at) ");
+        qb.push_values(chunk.iter(), |mut t, d| {
+            t.push_bind(d.id)
+                .push_bind(d.rule_id)
+                .push_bind(d.lead_id)
+                .push_bind(d.outcome.clone())
+                .push_bind(d.reason.clone())
+                .push_bind(d.amount.map(|m| m.micros()))
+                .push_bind(micros(d.created_at));
+        });
+        qb.push("; ");
+        statements += 1;
+    }
+    if statements > 0 {
+        qb.build().execute(&mut *tx).await.map_err(map_err)?;
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(outcomes)
+}
+
+/// Auction closes (`close_auction`): the same group commit for the
+/// settlement of many leads (ADR 7 addendum, session 6).
+#[derive(Debug)]
+pub(crate) struct CloseGroups;
+
+impl Grouped for CloseGroups {
+    type Plan = CloseAuction;
+    type Outcome = CloseOutcome;
+    const NAME: &'static str = "close_auction";
+    // Bids per lead are read in the transaction; leads bound the group.
+    fn weight(_: &CloseAuction) -> usize {
+        1
+    }
+    fn joins(_: &CloseAuction, _: &CloseAuction) -> bool {
+        true
+    }
+    fn run(
+        pool: &SqlitePool,
+        plans: &[&CloseAuction],
+    ) -> impl std::future::Future<Output = Result<Vec<CloseOutcome>, StoreError>> + Send {
+        try_close_group(pool, plans)
+    }
+}
+
+/// Closes every lead of the group in arrival order in one transaction:
+/// two reads (open leads, their live bids), the winners picked in memory
+/// exactly as the per-lead close does, one multi-statement batch (bid
+/// statuses, sold and unsold leads, follow-up jobs) and one netted posting
+/// of every settlement and release.
+async fn try_close_group(pool: &SqlitePool, closes: &[&CloseAuction]) -> Result<Vec<CloseOutcome>, StoreError> {
+    let Some(first) = closes.first() else { return Ok(Vec::new()) };
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+    let ids: BTreeSet<Uuid> = closes.iter().map(|c| c.lead_id.as_uuid()).collect();
+    let mut qb =
+        QueryBuilder::<Sqlite>::new("SELECT id, seller_id, seed FROM leads WHERE status = 'in_auction' AND id IN (");
+    let mut sep = qb.separated(", ");
+    for l in &ids {
+        sep.push_bind(*l);
+    }
+    qb.push(")");
+    let rows: Vec<(Uuid, Uuid, Option<Vec<u8>>)> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+    let open: HashMap<Uuid, (Uuid, Option<Vec<u8>>)> = rows.into_iter().map(|(id, s, seed)| (id, (s, seed))).collect();
+    let mut bids: HashMap<Uuid, Vec<Bid>> = HashMap::new();
+    if !open.is_empty() {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {BID_COLUMNS} FROM bids WHERE status = 'live' AND lead_id IN ("
+        ));
+        let mut sep = qb.separated(", ");
+        for l in open.keys() {
+            sep.push_bind(*l);
+        }
+        qb.push(") ORDER BY id");
+        let rows: Vec<BidRow> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+        for r in rows {
+            let b = Bid::from(r);
+            bids.entry(b.lead_id.as_uuid()).or_default().push(b);
+        }
+    }
+
+    let mut outcomes = Vec::with_capacity(closes.len());
+    let mut closed: HashSet<Uuid> = HashSet::new();
+    let mut movements: Vec<Movement> = Vec::new();
+    let mut statuses: Vec<(Uuid, &'static str, i64)> = Vec::new();
+    let mut sold: Vec<(Uuid, i64, Uuid, i64)> = Vec::new();
+    let mut unsold: Vec<(Uuid, i64, i64)> = Vec::new();
+    let mut jobs: Vec<&NewJob> = Vec::new();
+    for c in closes {
+        let lead = c.lead_id.as_uuid();
+        let at = micros(c.at);
+        let Some((seller, seed)) = open.get(&lead).filter(|_| closed.insert(lead)) else {
+            outcomes.push(CloseOutcome::NotInAuction);
+            continue;
+        };
+        let seed: [u8; 32] = seed.clone().and_then(|s| s.try_into().ok()).unwrap_or([0u8; 32]);
+        let lead_bids = bids.remove(&lead).unwrap_or_default();
+        let ranked: Vec<RankedBid> = lead_bids.iter().map(|b| RankedBid { id: b.id, amount: b.amount }).collect();
+        let Some(w) = winner(&ranked, &seed, &lead) else {
+            unsold.push((lead, micros(c.listed_until), at));
+            jobs.extend(&c.unsold_jobs);
+            outcomes.push(CloseOutcome::Unsold);
+            continue;
+        };
+        let (mut won, mut lost): (Vec<Bid>, Vec<Bid>) = lead_bids.into_iter().partition(|b| b.id == w.id);
+        let Some(mut win) = won.pop() else {
+            let _ = tx.rollback().await;
+            return Err(StoreError::Corrupt("winner not among bids".into()));
+        };
+        movements.extend(close_movements(c.lead_id, AccountId::from_uuid(*seller), &win, &lost));
+        statuses.push((win.id, "won", at));
+        statuses.extend(lost.iter().map(|l| (l.id, "lost", at)));
+        sold.push((lead, win.amount.micros(), win.buyer_id.as_uuid(), at));
+        jobs.extend(&c.sold_jobs);
+        win.status = "won".into();
+        for l in &mut lost {
+            l.status = "lost".into();
+        }
+        outcomes.push(CloseOutcome::Sold { winner: win, losers: lost });
+    }
+
+    let mut qb = QueryBuilder::<Sqlite>::new("");
+    let mut statements = 0;
+    for chunk in statuses.chunks(CHUNK) {
+        qb.push("UPDATE bids SET status = v.column2, updated_at = v.column3 FROM (");
+        qb.push_values(chunk.iter(), |mut t, (id, status, at)| {
+            t.push_bind(*id).push_bind(*status).push_bind(*at);
+        });
+        qb.push(") AS v WHERE bids.id = v.column1; ");
+        statements += 1;
+    }
+    for chunk in sold.chunks(CHUNK) {
+        qb.push(
+            "UPDATE leads SET status = 'sold', sold_price = v.column2, buyer_id = v.column3, sold_at = v.column4, \
+             sale_kind = 'auction', updated_at = v.column4 FROM (",
+        );
+        qb.push_values(chunk.iter(), |mut t, (id, price, buyer, at)| {
+            t.push_bind(*id).push_bind(*price).push_bind(*buyer).push_bind(*at);
+        });
+        qb.push(") AS v WHERE leads.id = v.column1; ");
+        statements += 1;
+    }
+    for chunk in unsold.chunks(CHUNK) {
+        qb.push(
+            "UPDATE leads SET status = 'unsold', listed_until = v.column2, sale_kind = NULL, updated_at = v.column3 \
+             FROM (",
+        );
+        qb.push_values(chunk.iter(), |mut t, (id, until, at)| {
+            t.push_bind(*id).push_bind(*until).push_bind(*at);
+        });
+        qb.push(") AS v WHERE leads.id = v.column1; ");
+        statements += 1;
+    }
+    for chunk in jobs.chunks(CHUNK) {
+        qb.push(format!("INSERT INTO jobs ({}) ", crate::JOB_INSERT_COLUMNS));
+        qb.push_values(chunk.iter(), |mut b, j| push_job_tuple!(b, *j));
+        qb.push(" ON CONFLICT (dedupe_key) DO NOTHING; ");
+        statements += 1;
+    }
+    if statements > 0 {
+        qb.build().execute(&mut *tx).await.map_err(map_err)?;
+    }
+    if !movements.is_empty() {
+        let at = closes.iter().map(|c| c.at).max().unwrap_or(first.at);
+        if let Err(e) = post_sqlite(&mut tx, &movements, at).await {
+            let _ = tx.rollback().await;
+            return Err(match e {
+                PostError::Insufficient => StoreError::Corrupt("close group: a lock exceeds its locked balance".into()),
+                PostError::Store(s) => s,
+            });
+        }
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(outcomes)
+}
