@@ -33,6 +33,7 @@ use leadex_core::model::NewJob;
 use leadex_core::ports::StoreError;
 use leadex_domain::AccountId;
 use leadex_domain::market::{RankedBid, winner};
+use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
@@ -41,7 +42,7 @@ use uuid::Uuid;
 use crate::market::{
     BID_COLUMNS, BidRow, PostError, bid_lock, close_movements, decide_auto_bids, decisions_of, post_sqlite,
 };
-use crate::{map_err, micros};
+use crate::{Arg, in_list, map_err, micros};
 
 /// Most leads one group decides (bounds the transaction and its statements'
 /// bind counts: rows are also chunked).
@@ -187,27 +188,20 @@ async fn try_group(pool: &SqlitePool, plans: &[&AutoBids]) -> Result<Vec<AutoBid
 
     // 1. The state the group's decisions depend on.
     let leads: BTreeSet<Uuid> = plans.iter().map(|a| a.lead_id.as_uuid()).collect();
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        "SELECT id, bid_count, auction_ends_at FROM leads WHERE status = 'in_auction' AND id IN (",
-    );
-    let mut sep = qb.separated(", ");
-    for l in &leads {
-        sep.push_bind(*l);
-    }
-    qb.push(")");
-    let rows: Vec<(Uuid, i64, Option<i64>)> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+    let mut args = Vec::with_capacity(leads.len());
+    let l = in_list(&mut args, leads.iter().map(|l| Arg::Uuid(*l)));
+    let sql = format!("SELECT id, bid_count, auction_ends_at FROM leads WHERE status = 'in_auction' AND id IN ({l})");
+    let rows: Vec<(Uuid, i64, Option<i64>)> =
+        bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
     let open: HashMap<Uuid, (i64, i64)> = rows.into_iter().map(|(id, n, ends)| (id, (n, ends.unwrap_or(0)))).collect();
 
     let mut bidders: HashMap<Uuid, HashSet<AccountId>> = HashMap::new();
     if !open.is_empty() {
-        let mut qb =
-            QueryBuilder::<Sqlite>::new("SELECT lead_id, buyer_id FROM bids WHERE status = 'live' AND lead_id IN (");
-        let mut sep = qb.separated(", ");
-        for l in open.keys() {
-            sep.push_bind(*l);
-        }
-        qb.push(")");
-        let rows: Vec<(Uuid, Uuid)> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+        let mut args = Vec::with_capacity(open.len());
+        let l = in_list(&mut args, open.keys().map(|l| Arg::Uuid(*l)));
+        let sql = format!("SELECT lead_id, buyer_id FROM bids WHERE status = 'live' AND lead_id IN ({l})");
+        let rows: Vec<(Uuid, Uuid)> =
+            bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
         for (lead, buyer) in rows {
             bidders.entry(lead).or_default().insert(AccountId::from_uuid(buyer));
         }
@@ -218,14 +212,11 @@ async fn try_group(pool: &SqlitePool, plans: &[&AutoBids]) -> Result<Vec<AutoBid
         plans.iter().flat_map(|a| a.attempts.iter().filter_map(|b| b.budget.map(|x| x.rule_id))).collect();
     let mut spent: HashMap<Uuid, i64> = HashMap::new();
     if !rules.is_empty() {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT rule_id, spent FROM rule_spend WHERE day = ");
-        qb.push_bind(day).push(" AND rule_id IN (");
-        let mut sep = qb.separated(", ");
-        for r in &rules {
-            sep.push_bind(*r);
-        }
-        qb.push(")");
-        let rows: Vec<(Uuid, i64)> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+        let mut args = vec![Arg::I64(day)];
+        let l = in_list(&mut args, rules.iter().map(|r| Arg::Uuid(*r)));
+        let sql = format!("SELECT rule_id, spent FROM rule_spend WHERE day = $1 AND rule_id IN ({l})");
+        let rows: Vec<(Uuid, i64)> =
+            bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
         spent.extend(rows);
     }
 
@@ -233,13 +224,11 @@ async fn try_group(pool: &SqlitePool, plans: &[&AutoBids]) -> Result<Vec<AutoBid
         plans.iter().flat_map(|a| a.attempts.iter().map(|b| LedgerAccount::available(b.buyer_id).id)).collect();
     let mut available: HashMap<String, i64> = HashMap::new();
     if !accounts.is_empty() {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, balance FROM ledger_accounts WHERE id IN (");
-        let mut sep = qb.separated(", ");
-        for a in &accounts {
-            sep.push_bind(a.clone());
-        }
-        qb.push(")");
-        let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+        let mut args = Vec::with_capacity(accounts.len());
+        let l = in_list(&mut args, accounts.into_iter().map(Arg::Text));
+        let sql = format!("SELECT id, balance FROM ledger_accounts WHERE id IN ({l})");
+        let rows: Vec<(String, i64)> =
+            bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
         available.extend(rows);
     }
 
@@ -385,26 +374,19 @@ async fn try_close_group(pool: &SqlitePool, closes: &[&CloseAuction]) -> Result<
     let Some(first) = closes.first() else { return Ok(Vec::new()) };
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
     let ids: BTreeSet<Uuid> = closes.iter().map(|c| c.lead_id.as_uuid()).collect();
-    let mut qb =
-        QueryBuilder::<Sqlite>::new("SELECT id, seller_id, seed FROM leads WHERE status = 'in_auction' AND id IN (");
-    let mut sep = qb.separated(", ");
-    for l in &ids {
-        sep.push_bind(*l);
-    }
-    qb.push(")");
-    let rows: Vec<(Uuid, Uuid, Option<Vec<u8>>)> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+    let mut args = Vec::with_capacity(ids.len());
+    let l = in_list(&mut args, ids.iter().map(|l| Arg::Uuid(*l)));
+    let sql = format!("SELECT id, seller_id, seed FROM leads WHERE status = 'in_auction' AND id IN ({l})");
+    let rows: Vec<(Uuid, Uuid, Option<Vec<u8>>)> =
+        bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
     let open: HashMap<Uuid, (Uuid, Option<Vec<u8>>)> = rows.into_iter().map(|(id, s, seed)| (id, (s, seed))).collect();
     let mut bids: HashMap<Uuid, Vec<Bid>> = HashMap::new();
     if !open.is_empty() {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {BID_COLUMNS} FROM bids WHERE status = 'live' AND lead_id IN ("
-        ));
-        let mut sep = qb.separated(", ");
-        for l in open.keys() {
-            sep.push_bind(*l);
-        }
-        qb.push(") ORDER BY id");
-        let rows: Vec<BidRow> = qb.build_query_as().fetch_all(&mut *tx).await.map_err(map_err)?;
+        let mut args = Vec::with_capacity(open.len());
+        let l = in_list(&mut args, open.keys().map(|l| Arg::Uuid(*l)));
+        let sql = format!("SELECT {BID_COLUMNS} FROM bids WHERE status = 'live' AND lead_id IN ({l}) ORDER BY id");
+        let rows: Vec<BidRow> =
+            bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
         for r in rows {
             let b = Bid::from(r);
             bids.entry(b.lead_id.as_uuid()).or_default().push(b);

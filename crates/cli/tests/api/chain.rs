@@ -622,6 +622,26 @@ async fn custody_tokens_are_claimed_to_a_linked_wallet(on: On) {
     assert_eq!(again.body["queued"], 0, "nothing left in custody");
 }
 
+/// Asserts a trace timeline has every stage of an auctioned, minted lead.
+pub(super) fn assert_full_trace(stages: &[&str]) {
+    for want in [
+        "lead.ingested",
+        "job.score_lead",
+        "auction.opened",
+        "bid",
+        "job.close_auction",
+        "lead.sold",
+        "ledger",
+        "job.mint_nft",
+        "nft.queued",
+        "chain.tx_sent",
+        "chain.tx_confirmed",
+        "nft.minted",
+    ] {
+        assert!(stages.contains(&want), "{want} missing from {stages:?}");
+    }
+}
+
 /// One `x-request-id` from the HTTP submission to the mint: the lead, its
 /// jobs, the mint's `chain_txs` row all carry it, and the trace endpoint
 /// returns the whole timeline from stored data.
@@ -667,22 +687,7 @@ async fn one_correlation_id_from_http_to_the_mint_transaction(on: On) {
     assert_eq!(t.status, 200, "{}", t.body);
     let stages: Vec<&str> =
         t.body["timeline"].as_array().expect("timeline").iter().filter_map(|s| s["stage"].as_str()).collect();
-    for want in [
-        "lead.ingested",
-        "job.score_lead",
-        "auction.opened",
-        "bid",
-        "job.close_auction",
-        "lead.sold",
-        "ledger",
-        "job.mint_nft",
-        "nft.queued",
-        "chain.tx_sent",
-        "chain.tx_confirmed",
-        "nft.minted",
-    ] {
-        assert!(stages.contains(&want), "{want} missing from {stages:?}");
-    }
+    assert_full_trace(&stages);
     let minted = t.body["timeline"].as_array().expect("timeline").iter().find(|s| s["stage"] == "nft.minted").cloned();
     assert_eq!(minted.expect("minted")["detail"]["owner"], wallet.to_string());
     assert_eq!(app.get("/v1/admin/trace/nope", Some(&app.admin_key)).await.code(), "trace_not_found");

@@ -238,22 +238,7 @@ async fn one_request_id_from_http_through_websocket_and_logs_to_the_chain() {
     assert_eq!(status, 200, "{t}");
     let timeline = t["timeline"].as_array().cloned().unwrap_or_default();
     let stages: Vec<&str> = timeline.iter().filter_map(|s| s["stage"].as_str()).collect();
-    for want in [
-        "lead.ingested",
-        "job.score_lead",
-        "auction.opened",
-        "bid",
-        "job.close_auction",
-        "lead.sold",
-        "ledger",
-        "job.mint_nft",
-        "nft.queued",
-        "chain.tx_sent",
-        "chain.tx_confirmed",
-        "nft.minted",
-    ] {
-        assert!(stages.contains(&want), "{want} missing from {stages:?}");
-    }
+    super::chain::assert_full_trace(&stages);
     // Each step names the events it published; they are the ones received.
     let told: HashSet<&str> = timeline
         .iter()

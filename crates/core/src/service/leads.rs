@@ -142,7 +142,7 @@ fn count_submission(vertical: String, result: &Result<SubmitResult, AppError>) {
 
 /// Counts a refusal whose problem is the caller's (a 4xx): `reason` is its
 /// stable code, a bounded set.
-pub(crate) fn count_rejected(vertical: String, e: &AppError) {
+fn count_rejected(vertical: String, e: &AppError) {
     if e.kind.is_client_error() {
         metrics::counter!("leadex_leads_rejected_total", "vertical" => vertical, "reason" => e.code).increment(1);
     }
