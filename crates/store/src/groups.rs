@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use leadex_core::market::{
     AutoBidResult, AutoBids, AutoBidsOutcome, Bid, CloseAuction, CloseOutcome, LedgerAccount, Movement, PlaceBid,
 };
-use leadex_core::model::NewJob;
+use leadex_core::model::{NewJob, ScoreAndOpen};
+use leadex_core::nft::NewMint;
 use leadex_core::ports::StoreError;
 use leadex_domain::AccountId;
 use leadex_domain::market::{RankedBid, winner};
@@ -486,4 +487,157 @@ async fn try_close_group(pool: &SqlitePool, closes: &[&CloseAuction]) -> Result<
     }
     tx.commit().await.map_err(map_err)?;
     Ok(outcomes)
+}
+
+/// Scoring (`score_and_open`): many leads' auctions opened in one
+/// transaction of four statements (BEGIN, one `UPDATE … FROM (VALUES …)
+/// RETURNING`, one multi-row job insert, COMMIT) instead of 3 + jobs each.
+#[derive(Debug)]
+pub(crate) struct ScoreGroups;
+
+impl Grouped for ScoreGroups {
+    type Plan = ScoreAndOpen;
+    type Outcome = bool;
+    const NAME: &'static str = "score_lead";
+    fn weight(p: &ScoreAndOpen) -> usize {
+        1 + p.jobs.len()
+    }
+    fn joins(_: &ScoreAndOpen, _: &ScoreAndOpen) -> bool {
+        true
+    }
+    fn run(
+        pool: &SqlitePool,
+        plans: &[&ScoreAndOpen],
+    ) -> impl std::future::Future<Output = Result<Vec<bool>, StoreError>> + Send {
+        try_score_group(pool, plans)
+    }
+}
+
+/// Opens every still-`received` lead of the group; a lead named twice is
+/// opened by its first plan only (the per-lead path's conditional update).
+async fn try_score_group(pool: &SqlitePool, plans: &[&ScoreAndOpen]) -> Result<Vec<bool>, StoreError> {
+    let mut seen = HashSet::new();
+    let firsts: Vec<&ScoreAndOpen> = plans.iter().copied().filter(|o| seen.insert(o.lead_id)).collect();
+    if firsts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+    let mut opened: HashSet<Uuid> = HashSet::new();
+    for chunk in firsts.chunks(CHUNK / 8) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "UPDATE leads SET status = 'in_auction', score = v.column2, tier = v.column3, score_breakdown = v.column4, \
+             auction_opened_at = v.column5, auction_ends_at = v.column6, seed = v.column7, seed_hash = v.column8, \
+             updated_at = v.column5 FROM (",
+        );
+        qb.push_values(chunk.iter(), |mut t, o| {
+            t.push_bind(o.lead_id.as_uuid())
+                .push_bind(i64::from(o.score.value))
+                .push_bind(o.score.tier.as_str())
+                .push_bind(Json(o.score.breakdown))
+                .push_bind(micros(o.opened_at))
+                .push_bind(micros(o.ends_at))
+                .push_bind(o.seed.to_vec())
+                .push_bind(o.seed_hash.to_vec());
+        });
+        qb.push(") AS v WHERE leads.id = v.column1 AND leads.status = 'received' RETURNING leads.id");
+        let ids: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(map_err)?;
+        opened.extend(ids);
+    }
+    let jobs: Vec<&NewJob> =
+        firsts.iter().filter(|o| opened.contains(&o.lead_id.as_uuid())).flat_map(|o| o.jobs.iter()).collect();
+    for chunk in jobs.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("INSERT INTO jobs ({}) ", crate::JOB_INSERT_COLUMNS));
+        qb.push_values(chunk.iter(), |mut b, j| push_job_tuple!(b, *j));
+        qb.push(" ON CONFLICT (dedupe_key) DO NOTHING");
+        qb.build().execute(&mut *tx).await.map_err(map_err)?;
+    }
+    tx.commit().await.map_err(map_err)?;
+    let mut first_seen = HashSet::new();
+    Ok(plans.iter().map(|o| first_seen.insert(o.lead_id) && opened.contains(&o.lead_id.as_uuid())).collect())
+}
+
+/// Tokens to mint (`queue_mint`): many sold leads' mint records in one
+/// transaction (BEGIN, the verticals' numbers, rarely a new vertical's
+/// number, one multi-row insert, COMMIT).
+#[derive(Debug)]
+pub(crate) struct MintGroups;
+
+impl Grouped for MintGroups {
+    type Plan = NewMint;
+    type Outcome = bool;
+    const NAME: &'static str = "mint_nft";
+    fn weight(_: &NewMint) -> usize {
+        1
+    }
+    fn joins(_: &NewMint, _: &NewMint) -> bool {
+        true
+    }
+    fn run(
+        pool: &SqlitePool,
+        plans: &[&NewMint],
+    ) -> impl std::future::Future<Output = Result<Vec<bool>, StoreError>> + Send {
+        try_mint_group(pool, plans)
+    }
+}
+
+/// Records every first mint of a lead in the group (`ON CONFLICT (lead_id)
+/// DO NOTHING`, as the per-lead path); a vertical's first token numbers it
+/// `MAX + 1`, one vertical at a time (the one SQLite writer holds the lock).
+async fn try_mint_group(pool: &SqlitePool, plans: &[&NewMint]) -> Result<Vec<bool>, StoreError> {
+    let mut seen = HashSet::new();
+    let firsts: Vec<&NewMint> = plans.iter().copied().filter(|m| seen.insert(m.lead_id)).collect();
+    if firsts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+    let verticals: BTreeSet<&str> = firsts.iter().map(|m| m.vertical.as_str()).collect();
+    let mut args = Vec::with_capacity(verticals.len());
+    let l = in_list(&mut args, verticals.iter().map(|v| Arg::Text((*v).to_owned())));
+    let sql = format!("SELECT vertical FROM nft_verticals WHERE vertical IN ({l})");
+    let known: HashSet<String> = bind_args!(sqlx::query_scalar(AssertSqlSafe(sql)), args)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .into_iter()
+        .collect();
+    for v in verticals.iter().filter(|v| !known.contains(**v)) {
+        sqlx::query(
+            "INSERT INTO nft_verticals (vertical, number)
+             SELECT $1, COALESCE(MAX(number), 0) + 1 FROM nft_verticals WHERE true
+             ON CONFLICT (vertical) DO NOTHING",
+        )
+        .bind(*v)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    }
+    let mut inserted: HashSet<Uuid> = HashSet::new();
+    for chunk in firsts.chunks(CHUNK / 10) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO nft_mints (lead_id, token_id, buyer_id, vertical, vertical_number, score, price_micros, \
+             sold_at, status, attempts, correlation_id, created_at) \
+             SELECT v.column1, v.column2, v.column3, v.column4, n.number, v.column5, v.column6, v.column7, 'queued', 0, \
+             v.column8, v.column9 FROM (",
+        );
+        qb.push_values(chunk.iter(), |mut t, m| {
+            t.push_bind(m.lead_id.as_uuid())
+                .push_bind(m.token_id.clone())
+                .push_bind(m.buyer_id.as_uuid())
+                .push_bind(m.vertical.clone())
+                .push_bind(i64::from(m.score))
+                .push_bind(m.price_micros)
+                .push_bind(micros(m.sold_at))
+                .push_bind(m.correlation_id.clone())
+                .push_bind(micros(m.created_at));
+        });
+        qb.push(
+            ") AS v JOIN nft_verticals n ON n.vertical = v.column4 WHERE true \
+             ON CONFLICT (lead_id) DO NOTHING RETURNING lead_id",
+        );
+        let ids: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(map_err)?;
+        inserted.extend(ids);
+    }
+    tx.commit().await.map_err(map_err)?;
+    let mut first_seen = HashSet::new();
+    Ok(plans.iter().map(|m| first_seen.insert(m.lead_id) && inserted.contains(&m.lead_id.as_uuid())).collect())
 }

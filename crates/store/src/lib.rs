@@ -98,6 +98,8 @@ enum Db {
         ingest: ingest::GroupSender,
         autobid: groups::GroupWriter<groups::AutoBidGroups>,
         closes: groups::GroupWriter<groups::CloseGroups>,
+        scores: groups::GroupWriter<groups::ScoreGroups>,
+        mints: groups::GroupWriter<groups::MintGroups>,
     },
     Postgres {
         write: PgPool,
@@ -237,9 +239,13 @@ enum Arg {
     OptUuid(Option<Uuid>),
 }
 
-/// `($f, $f+1, …), (…), …`: `rows` tuples of `cols` placeholders numbered
-/// from `first`, for multi-row statements shared by both engines.
-fn tuples(rows: usize, cols: usize, first: usize) -> String {
+/// `rows` tuples of `cols` placeholders for a statement whose only binds
+/// they are, shared by both engines: `($1, $2, …), (…)` on PostgreSQL,
+/// anonymous `(?, ?, …)` on SQLite. SQLite looks every named (`$N`)
+/// parameter up by a linear scan when sqlx binds it, so a 3 500-bind entry
+/// insert cost ~6 M steps: 13 % of the end-to-end benchmark's CPU
+/// (BENCHMARKS.md, issue 4 §4).
+fn tuples(pg: bool, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -250,8 +256,12 @@ fn tuples(rows: usize, cols: usize, first: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&(first + r * cols + c).to_string());
+            if pg {
+                s.push('$');
+                s.push_str(&(1 + r * cols + c).to_string());
+            } else {
+                s.push('?');
+            }
         }
         s.push(')');
     }
@@ -379,7 +389,9 @@ impl SqlStore {
             let ingest = ingest::spawn_group_writer(write.clone());
             let autobid = groups::spawn_writer(write.clone());
             let closes = groups::spawn_writer(write.clone());
-            Ok(Self { db: Db::Sqlite { write, read, ingest, autobid, closes } })
+            let scores = groups::spawn_writer(write.clone());
+            let mints = groups::spawn_writer(write.clone());
+            Ok(Self { db: Db::Sqlite { write, read, ingest, autobid, closes, scores, mints } })
         } else {
             Err(StoreError::Backend(format!(
                 "unsupported database URL scheme in `{}` (use postgres:// or sqlite://)",
@@ -388,14 +400,20 @@ impl SqlStore {
         }
     }
 
-    /// The most leads one SQLite group transaction has decided: (auto-bids,
-    /// closes). `None` on PostgreSQL, which decides per lead.
-    pub fn largest_market_groups(&self) -> Option<(usize, usize)> {
+    /// The most leads one SQLite group transaction has handled, by group
+    /// kind (`auto_bid`, `close_auction`, `score_lead`, `mint_nft`). `None`
+    /// on PostgreSQL, which writes per lead, and for an unknown kind.
+    pub fn largest_group(&self, kind: &str) -> Option<usize> {
         use std::sync::atomic::Ordering::Relaxed;
-        match &self.db {
-            Db::Sqlite { autobid, closes, .. } => Some((autobid.largest.load(Relaxed), closes.largest.load(Relaxed))),
-            Db::Postgres { .. } => None,
-        }
+        let Db::Sqlite { autobid, closes, scores, mints, .. } = &self.db else { return None };
+        let counter = match kind {
+            "auto_bid" => &autobid.largest,
+            "close_auction" => &closes.largest,
+            "score_lead" => &scores.largest,
+            "mint_nft" => &mints.largest,
+            _ => return None,
+        };
+        Some(counter.load(Relaxed))
     }
 
     /// Applies pending migrations of this engine.
@@ -445,15 +463,27 @@ impl SqlStore {
     }
 }
 
+/// WAL frames (~4 KiB each) above which the checkpointer restarts the log.
+/// Below the writer's `journal_size_limit` (64 MiB), so a restarted log is
+/// overwritten in place rather than truncated and grown again.
+const WAL_RESTART_FRAMES: i64 = 8_192;
+
 /// Checkpoints the WAL from its own connection, passively every 250 ms
 /// (never blocks the writer), until the writer pool closes.
 ///
-/// Once a passive checkpoint has copied every frame back, the next write
-/// transaction restarts the WAL from its beginning, so the file does not
-/// grow without bound; the writer's `journal_size_limit` trims it after
-/// such a restart. We never run `TRUNCATE`/`RESTART` checkpoints: those
-/// block the writer while they wait for readers and sync the database
-/// file, which showed up as 100–500 ms ingestion stalls.
+/// A passive checkpoint copies frames back but cannot *restart* the log:
+/// SQLite restarts it only when a write transaction begins while every
+/// frame is copied back and no reader still reads from the log. Under a
+/// steady load of readers that moment never comes (checkpoint starvation):
+/// the end-to-end benchmark grew an 8.8 GB WAL in three minutes, and the
+/// kernel's zeroing of its new blocks took 8.5 % of the CPU (BENCHMARKS.md,
+/// issue 4 §4). So once a passive checkpoint reports the log at
+/// [`WAL_RESTART_FRAMES`] or more with at most a quarter of that not yet
+/// copied back (what the readers of the last moments still pin), a
+/// `RESTART` checkpoint follows: it holds the write lock only to copy that
+/// remainder and to wait for the current readers (milliseconds), never a
+/// whole log's worth. Not `TRUNCATE`: a truncated log is grown
+/// again block by block.
 async fn checkpoint_loop(conn: SqlitePool, writer: SqlitePool) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -463,8 +493,16 @@ async fn checkpoint_loop(conn: SqlitePool, writer: SqlitePool) {
             conn.close().await;
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&conn).await {
-            tracing::debug!(error = %e, "passive WAL checkpoint failed");
+        let passive: Result<(i64, i64, i64), _> =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&conn).await;
+        match passive {
+            Ok((_, log, copied)) if log >= WAL_RESTART_FRAMES && log - copied <= WAL_RESTART_FRAMES / 4 => {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&conn).await {
+                    tracing::debug!(error = %e, "WAL restart checkpoint failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "passive WAL checkpoint failed"),
         }
     }
 }
@@ -1283,6 +1321,14 @@ impl Store for SqlStore {
     }
 
     async fn score_and_open(&self, o: &ScoreAndOpen) -> Result<bool, StoreError> {
+        // SQLite: opened with whatever other leads are waiting, in one
+        // transaction (groups.rs); this per-lead transaction is
+        // PostgreSQL's path and the group's fallback.
+        if let Db::Sqlite { scores, .. } = &self.db
+            && let Some(opened) = groups::submit(scores, o).await
+        {
+            return Ok(opened);
+        }
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
             let updated = sqlx::query(
@@ -1334,3 +1380,59 @@ mod ingest;
 mod market;
 mod nft;
 mod queue;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Engine, TestDb};
+
+    /// Checkpoint starvation: readers that never pause must not let the WAL
+    /// grow without bound (it grew to 8.8 GB in the end-to-end benchmark
+    /// before the checkpointer restarted it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_wal_stays_bounded_under_readers_that_never_pause() {
+        let db = TestDb::create(Engine::Sqlite).await.expect("sqlite");
+        let store = db.store().await;
+        let Db::Sqlite { write, read, .. } = &store.db else { panic!("sqlite") };
+        sqlx::query("CREATE TABLE wal_probe (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+            .execute(write)
+            .await
+            .expect("create");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut readers = Vec::new();
+        for _ in 0..4 {
+            let (read, stop) = (read.clone(), stop.clone());
+            readers.push(tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _: Option<(i64,)> =
+                        sqlx::query_as("SELECT COUNT(*) FROM wal_probe").fetch_optional(&read).await.ok().flatten();
+                }
+            }));
+        }
+        let wal = std::path::PathBuf::from(format!("{}-wal", db.url.trim_start_matches("sqlite://")));
+        let body = vec![7u8; 64 * 1024];
+        let mut largest = 0u64;
+        // 3 200 × 64 KiB ≈ 200 MiB through the log, 8 rows per transaction.
+        for i in 0..400i64 {
+            let mut tx = write.begin().await.expect("begin");
+            for j in 0..8 {
+                sqlx::query("INSERT INTO wal_probe (id, body) VALUES ($1, $2)")
+                    .bind(i * 8 + j)
+                    .bind(&body)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("insert");
+            }
+            tx.commit().await.expect("commit");
+            sqlx::query("DELETE FROM wal_probe WHERE id < $1").bind(i * 8 - 64).execute(write).await.expect("delete");
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in readers {
+            r.await.expect("reader");
+        }
+        let bound = 3 * WAL_RESTART_FRAMES as u64 * 4_120;
+        assert!(largest <= bound, "the WAL reached {largest} bytes (bound {bound})");
+    }
+}

@@ -223,7 +223,7 @@ macro_rules! apply_movements {
                 }
                 let sql = format!(
                     "INSERT INTO ledger_accounts (id, owner_id, kind, created_at) VALUES {} ON CONFLICT (id) DO NOTHING",
-                    crate::tuples(changed.len(), 4, 1)
+                    crate::tuples($pg, changed.len(), 4)
                 );
                 bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
                     .execute(&mut *$tx)
@@ -249,7 +249,7 @@ macro_rules! apply_movements {
                      WHERE ledger_accounts.id = v.column1
                        AND (ledger_accounts.kind = 'escrow' OR ledger_accounts.balance + v.column2 >= 0)
                      RETURNING id",
-                    crate::tuples(changed.len(), 2, 1)
+                    crate::tuples($pg, changed.len(), 2)
                 );
                 let done = bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
                     .fetch_all(&mut *$tx)
@@ -285,7 +285,7 @@ macro_rules! apply_movements {
                     let sql = format!(
                         "INSERT INTO ledger_entries (id, tx_id, account_id, amount, reason, reference, created_at)
                          VALUES {}",
-                        crate::tuples(chunk.len(), 7, 1)
+                        crate::tuples($pg, chunk.len(), 7)
                     );
                     bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
                         .execute(&mut *$tx)
@@ -304,7 +304,7 @@ macro_rules! apply_movements {
 /// Inserts decision rows (multi-row, chunked); evaluates to
 /// `Result<(), StoreError>`.
 macro_rules! insert_decisions {
-    ($tx:expr, $decisions:expr) => {{
+    ($tx:expr, $decisions:expr, $pg:expr) => {{
         let mut r: Result<(), StoreError> = Ok(());
         for chunk in $decisions.chunks(500) {
             let mut args = Vec::with_capacity(chunk.len() * 7);
@@ -320,7 +320,7 @@ macro_rules! insert_decisions {
             }
             let sql = format!(
                 "INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at) VALUES {}",
-                crate::tuples(chunk.len(), 7, 1)
+                crate::tuples($pg, chunk.len(), 7)
             );
             if let Err(e) = bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *$tx).await {
                 r = Err(map_err(e));
@@ -825,7 +825,7 @@ impl Market for SqlStore {
                         let sql = format!(
                             "INSERT INTO rule_spend (rule_id, day, spent) SELECT v.column1, v.column2, 0
                              FROM (VALUES {}) AS v ON CONFLICT (rule_id, day) DO NOTHING",
-                            crate::tuples(rules.len(), 2, 1)
+                            crate::tuples(pg, rules.len(), 2)
                         );
                         bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *tx).await.map_err(map_err)?;
                     }
@@ -875,7 +875,7 @@ impl Market for SqlStore {
                     let sql = format!(
                         "INSERT INTO rule_spend (rule_id, day, spent) VALUES {}
                          ON CONFLICT (rule_id, day) DO UPDATE SET spent = rule_spend.spent + excluded.spent",
-                        crate::tuples(budgeted.len(), 3, 1)
+                        crate::tuples(pg, budgeted.len(), 3)
                     );
                     bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *tx).await.map_err(map_err)?;
                 }
@@ -903,7 +903,7 @@ impl Market for SqlStore {
                         args.push(Arg::I64(at));
                         args.push(Arg::I64(at));
                     }
-                    let sql = format!("INSERT INTO bids ({BID_COLUMNS}) VALUES {}", crate::tuples(chunk.len(), 10, 1));
+                    let sql = format!("INSERT INTO bids ({BID_COLUMNS}) VALUES {}", crate::tuples(pg, chunk.len(), 10));
                     bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *tx).await.map_err(map_err)?;
                 }
                 bid_count =
@@ -915,7 +915,7 @@ impl Market for SqlStore {
                         .map_err(map_err)?;
             }
             let decisions = decisions_of(a, &results);
-            insert_decisions!(tx, &decisions)?;
+            insert_decisions!(tx, &decisions, pg)?;
             tx.commit().await.map_err(map_err)?;
             Ok(AutoBidsOutcome { results, bid_count })
         })

@@ -173,6 +173,14 @@ macro_rules! requeue_mints {
 #[async_trait]
 impl NftStore for SqlStore {
     async fn queue_mint(&self, m: &NewMint) -> Result<bool, StoreError> {
+        // SQLite: recorded with whatever other mints are waiting, in one
+        // transaction (groups.rs); this per-lead transaction is
+        // PostgreSQL's path and the group's fallback.
+        if let Db::Sqlite { mints, .. } = &self.db
+            && let Some(queued) = crate::groups::submit(mints, m).await
+        {
+            return Ok(queued);
+        }
         let pg = matches!(self.db, Db::Postgres { .. });
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;

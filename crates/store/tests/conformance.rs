@@ -1143,6 +1143,7 @@ async fn first_mints_of_many_verticals_at_once_number_them_uniquely(engine: Engi
     }
     let barrier = Arc::new(Barrier::new(n));
     let mut tasks = Vec::new();
+    let again = mints.clone();
     for m in mints {
         let (store, barrier) = (store.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
@@ -1159,6 +1160,106 @@ async fn first_mints_of_many_verticals_at_once_number_them_uniquely(engine: Engi
     let mismatched = "SELECT COUNT(*) FROM nft_mints m JOIN nft_verticals v ON v.vertical = m.vertical
                       WHERE v.number <> m.vertical_number";
     assert_eq!(store.scalar_i64(mismatched).await.expect("count"), 0);
+
+    // Again, each twice at once: nothing new, and no error.
+    let barrier = Arc::new(Barrier::new(2 * n));
+    let mut tasks = Vec::new();
+    for m in again.iter().chain(again.iter()).cloned() {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.queue_mint(&m).await
+        }));
+    }
+    for task in tasks {
+        assert!(!task.await.expect("task").expect("no conflict"), "a lead is minted once");
+    }
+    assert_eq!(store.scalar_i64("SELECT COUNT(*) FROM nft_mints").await.expect("count"), n as i64);
+    if let Some(largest) = store.largest_group("mint_nft") {
+        assert!(largest > 1, "SQLite recorded concurrent mints in one group (largest {largest})");
+    }
+}
+
+/// Many leads scored at once (SQLite groups them into one transaction):
+/// each still-received lead opens exactly once with its own score, seed and
+/// jobs; a rejected lead and a second plan for the same lead do not open.
+async fn scores_of_many_leads_at_once_open_each_once(engine: Engine) {
+    let Some((_db, store)) = open(engine).await else { return };
+    let cipher = cipher();
+    let seller = new_account(&store, Role::Seller).await;
+    let t = now();
+    let n = 24usize;
+    let mut plans = Vec::new();
+    for i in 0..n {
+        let l = lead(seller, "home_services.hvac", t + Duration::microseconds(i as i64));
+        accept(&store, &ingest(&cipher, l.clone())).await;
+        let job = |kind: &str, run_at| NewJob {
+            id: JobId::new(),
+            kind: kind.to_owned(),
+            vertical: Some(l.vertical.clone()),
+            payload: json!({ "lead_id": l.id }),
+            run_at,
+            max_attempts: 3,
+            correlation_id: l.correlation_id.clone(),
+            dedupe_key: Some(format!("{kind}:{}", l.id)),
+            created_at: t,
+        };
+        let ends = t + Duration::seconds(60 + i as i64);
+        plans.push(ScoreAndOpen {
+            lead_id: l.id,
+            score: score(1_000 + 100 * i as u32),
+            opened_at: t,
+            ends_at: ends,
+            seed: [i as u8; 32],
+            seed_hash: [i as u8 + 100; 32],
+            jobs: vec![job("close_auction", ends), job("auto_bid", t)],
+        });
+    }
+    let rejected = plans[0].lead_id;
+    assert!(store.reject_lead(rejected, "test", t).await.expect("reject"));
+    // Every plan twice (the second with other jobs ids), all at once.
+    let twice: Vec<ScoreAndOpen> = plans
+        .iter()
+        .cloned()
+        .chain(plans.iter().cloned().map(|mut p| {
+            for j in &mut p.jobs {
+                j.id = JobId::new();
+            }
+            p
+        }))
+        .collect();
+    let barrier = Arc::new(Barrier::new(twice.len()));
+    let mut tasks = Vec::new();
+    for p in twice {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            (p.lead_id, store.score_and_open(&p).await.expect("score_and_open"))
+        }));
+    }
+    let mut opened: std::collections::HashMap<LeadId, usize> = std::collections::HashMap::new();
+    for task in tasks {
+        let (id, ok) = task.await.expect("task");
+        *opened.entry(id).or_insert(0) += usize::from(ok);
+    }
+    for p in &plans {
+        let want = usize::from(p.lead_id != rejected);
+        assert_eq!(opened.get(&p.lead_id).copied(), Some(want), "lead {} opened {want} time(s)", p.lead_id);
+        let got = store.get_lead(p.lead_id).await.expect("get").expect("lead");
+        if p.lead_id == rejected {
+            assert_eq!(got.status, LeadStatus::Rejected);
+            continue;
+        }
+        assert_eq!(got.status, LeadStatus::InAuction);
+        assert_eq!(got.score, Some(p.score));
+        assert_eq!(got.auction_ends_at, Some(p.ends_at));
+        assert_eq!(got.seed_hash, Some(p.seed_hash));
+    }
+    let jobs = "SELECT COUNT(*) FROM jobs WHERE kind IN ('close_auction', 'auto_bid')";
+    assert_eq!(store.scalar_i64(jobs).await.expect("count"), 2 * (n as i64 - 1), "two jobs per opened lead");
+    if let Some(largest) = store.largest_group("score_lead") {
+        assert!(largest > 1, "SQLite opened concurrent leads in one group (largest {largest})");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1579,5 +1680,6 @@ per_engine!(
         daily_cap_holds_under_concurrency,
         idempotency_holds_under_concurrency,
         first_mints_of_many_verticals_at_once_number_them_uniquely,
+        scores_of_many_leads_at_once_open_each_once,
     ]
 );

@@ -180,9 +180,17 @@ impl JobHandler for ScoreLead {
         let opened = self.svc.store().score_and_open(&open).await?;
         if opened {
             self.svc.jobs_notify().notify_waiters();
-            if let Ok(Some(open_lead)) = self.svc.store().get_lead(id).await {
-                self.svc.emit_lead_new(&open_lead);
-            }
+            // What the conditional update wrote, without reading it back.
+            let open_lead = LeadRecord {
+                status: LeadStatus::InAuction,
+                score: Some(s),
+                auction_opened_at: Some(now),
+                auction_ends_at: Some(ends_at),
+                seed_hash: Some(open.seed_hash),
+                updated_at: now,
+                ..lead.clone()
+            };
+            self.svc.emit_lead_new(&open_lead);
             metrics::histogram!("leadex_quality_score_duration_seconds").record(started.elapsed().as_secs_f64());
             metrics::counter!("leadex_leads_scored_total", "vertical" => lead.vertical.clone(), "tier" => s.tier.as_str())
                 .increment(1);

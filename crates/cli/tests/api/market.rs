@@ -319,7 +319,7 @@ async fn auto_bids_of_many_leads_at_once_respect_balances_and_budgets(engine: Te
     }
     // One run: the scoring jobs, then every lead's auto_bid job at once.
     app.app.worker().run_once().await.expect("scored and auto-bid");
-    if let Some((bids, _)) = app.app.store.largest_market_groups() {
+    if let Some(bids) = app.app.store.largest_group("auto_bid") {
         assert!(bids >= 2, "several leads' auto-bids were decided in one transaction (largest group {bids})");
     }
     // $10 + $1 fee, three times; $20 (+ $1 fee) twice within the $40 budget.
@@ -358,7 +358,7 @@ async fn auto_bids_of_many_leads_at_once_respect_balances_and_budgets(engine: Te
     assert_eq!(reasons(finn.clone(), id(&finn_rule)).await, want);
     // Closing settles exactly those bids; money is conserved.
     close(&app, &clock).await;
-    if let Some((_, closes)) = app.app.store.largest_market_groups() {
+    if let Some(closes) = app.app.store.largest_group("close_auction") {
         assert!(closes >= 2, "several leads were closed in one transaction (largest group {closes})");
     }
     // Winners pay, losers get their locks back: erin won or lost each of
