@@ -1164,8 +1164,8 @@ async fn first_mints_of_many_verticals_at_once_number_them_uniquely(engine: Engi
     // Again, each twice at once: nothing new, and no error.
     let barrier = Arc::new(Barrier::new(2 * n));
     let mut tasks = Vec::new();
-    for m in again.iter().chain(again.iter()).cloned() {
-        let (store, barrier) = (store.clone(), barrier.clone());
+    for m in again.iter().chain(again.iter()) {
+        let (store, barrier, m) = (store.clone(), barrier.clone(), m.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             store.queue_mint(&m).await
