@@ -1,5 +1,6 @@
-//! Group commit for auto-bids and auction closes on SQLite (ADR 8, applied
-//! to the market; ADR 7 addendum of session 6).
+//! Group commit on SQLite for auto-bids, auction closes, scoring and mint
+//! records (ADR 8, applied to the market; ADR 7 addenda of sessions 6 and
+//! 7). The auto-bid group is described here; the others follow it.
 //!
 //! On SQLite every statement is a round trip to sqlx's worker thread, and a
 //! profile of the `auto_bid` job shows those hand-offs, not SQLite's work,
@@ -32,8 +33,8 @@ use leadex_core::market::{
 use leadex_core::model::{NewJob, ScoreAndOpen};
 use leadex_core::nft::NewMint;
 use leadex_core::ports::StoreError;
-use leadex_domain::AccountId;
 use leadex_domain::market::{RankedBid, winner};
+use leadex_domain::{AccountId, LeadId};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
@@ -43,7 +44,7 @@ use uuid::Uuid;
 use crate::market::{
     BID_COLUMNS, BidRow, PostError, bid_lock, close_movements, decide_auto_bids, decisions_of, post_sqlite,
 };
-use crate::{Arg, in_list, map_err, micros};
+use crate::{Arg, in_list, map_err, micros, push_jobs_insert};
 
 /// Most leads one group decides (bounds the transaction and its statements'
 /// bind counts: rows are also chunked).
@@ -61,10 +62,15 @@ pub(crate) trait Grouped: Send + Sync + 'static {
     type Outcome: Send + 'static;
     /// For logs and the group-size histogram's label.
     const NAME: &'static str;
-    /// How much of [`MAX_WEIGHT`] a plan uses.
-    fn weight(p: &Self::Plan) -> usize;
-    /// Whether `next` may share a group that `first` started.
-    fn joins(first: &Self::Plan, next: &Self::Plan) -> bool;
+    /// How much of [`MAX_WEIGHT`] a plan uses (one unit by default).
+    fn weight(_: &Self::Plan) -> usize {
+        1
+    }
+    /// Whether `next` may share a group that `first` started (always, by
+    /// default).
+    fn joins(_first: &Self::Plan, _next: &Self::Plan) -> bool {
+        true
+    }
     /// Decides and writes the group in one transaction (one outcome per
     /// plan, in order); an error rolls it all back.
     fn run(
@@ -350,14 +356,9 @@ pub(crate) struct CloseGroups;
 impl Grouped for CloseGroups {
     type Plan = CloseAuction;
     type Outcome = CloseOutcome;
+    // Bids per lead are read in the transaction; leads bound the group
+    // (the default weight of one).
     const NAME: &'static str = "close_auction";
-    // Bids per lead are read in the transaction; leads bound the group.
-    fn weight(_: &CloseAuction) -> usize {
-        1
-    }
-    fn joins(_: &CloseAuction, _: &CloseAuction) -> bool {
-        true
-    }
     fn run(
         pool: &SqlitePool,
         plans: &[&CloseAuction],
@@ -467,9 +468,8 @@ async fn try_close_group(pool: &SqlitePool, closes: &[&CloseAuction]) -> Result<
         statements += 1;
     }
     for chunk in jobs.chunks(CHUNK) {
-        qb.push(format!("INSERT INTO jobs ({}) ", crate::JOB_INSERT_COLUMNS));
-        qb.push_values(chunk.iter(), |mut b, j| push_job_tuple!(b, *j));
-        qb.push(" ON CONFLICT (dedupe_key) DO NOTHING; ");
+        push_jobs_insert(&mut qb, chunk.iter().copied());
+        qb.push("; ");
         statements += 1;
     }
     if statements > 0 {
@@ -489,6 +489,21 @@ async fn try_close_group(pool: &SqlitePool, closes: &[&CloseAuction]) -> Result<
     Ok(outcomes)
 }
 
+/// The first plan of each lead, in order: a lead named twice in one group
+/// is written once, by its first plan (as the per-lead path's conditional
+/// write lets only the first through).
+fn first_per_lead<'p, P>(plans: &[&'p P], lead: impl Fn(&P) -> LeadId) -> Vec<&'p P> {
+    let mut seen = HashSet::new();
+    plans.iter().copied().filter(|p| seen.insert(lead(p))).collect()
+}
+
+/// Per plan, whether it wrote: it is its lead's first and the statement
+/// returned that lead in `written`.
+fn answers<P>(plans: &[&P], lead: impl Fn(&P) -> LeadId, written: &HashSet<Uuid>) -> Vec<bool> {
+    let mut seen = HashSet::new();
+    plans.iter().map(|p| seen.insert(lead(p)) && written.contains(&lead(p).as_uuid())).collect()
+}
+
 /// Scoring (`score_and_open`): many leads' auctions opened in one
 /// transaction of four statements (BEGIN, one `UPDATE … FROM (VALUES …)
 /// RETURNING`, one multi-row job insert, COMMIT) instead of 3 + jobs each.
@@ -502,9 +517,6 @@ impl Grouped for ScoreGroups {
     fn weight(p: &ScoreAndOpen) -> usize {
         1 + p.jobs.len()
     }
-    fn joins(_: &ScoreAndOpen, _: &ScoreAndOpen) -> bool {
-        true
-    }
     fn run(
         pool: &SqlitePool,
         plans: &[&ScoreAndOpen],
@@ -516,8 +528,7 @@ impl Grouped for ScoreGroups {
 /// Opens every still-`received` lead of the group; a lead named twice is
 /// opened by its first plan only (the per-lead path's conditional update).
 async fn try_score_group(pool: &SqlitePool, plans: &[&ScoreAndOpen]) -> Result<Vec<bool>, StoreError> {
-    let mut seen = HashSet::new();
-    let firsts: Vec<&ScoreAndOpen> = plans.iter().copied().filter(|o| seen.insert(o.lead_id)).collect();
+    let firsts = first_per_lead(plans, |o| o.lead_id);
     if firsts.is_empty() {
         return Ok(Vec::new());
     }
@@ -546,14 +557,12 @@ async fn try_score_group(pool: &SqlitePool, plans: &[&ScoreAndOpen]) -> Result<V
     let jobs: Vec<&NewJob> =
         firsts.iter().filter(|o| opened.contains(&o.lead_id.as_uuid())).flat_map(|o| o.jobs.iter()).collect();
     for chunk in jobs.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!("INSERT INTO jobs ({}) ", crate::JOB_INSERT_COLUMNS));
-        qb.push_values(chunk.iter(), |mut b, j| push_job_tuple!(b, *j));
-        qb.push(" ON CONFLICT (dedupe_key) DO NOTHING");
+        let mut qb = QueryBuilder::<Sqlite>::new("");
+        push_jobs_insert(&mut qb, chunk.iter().copied());
         qb.build().execute(&mut *tx).await.map_err(map_err)?;
     }
     tx.commit().await.map_err(map_err)?;
-    let mut first_seen = HashSet::new();
-    Ok(plans.iter().map(|o| first_seen.insert(o.lead_id) && opened.contains(&o.lead_id.as_uuid())).collect())
+    Ok(answers(plans, |o| o.lead_id, &opened))
 }
 
 /// Tokens to mint (`queue_mint`): many sold leads' mint records in one
@@ -566,12 +575,6 @@ impl Grouped for MintGroups {
     type Plan = NewMint;
     type Outcome = bool;
     const NAME: &'static str = "mint_nft";
-    fn weight(_: &NewMint) -> usize {
-        1
-    }
-    fn joins(_: &NewMint, _: &NewMint) -> bool {
-        true
-    }
     fn run(
         pool: &SqlitePool,
         plans: &[&NewMint],
@@ -584,8 +587,7 @@ impl Grouped for MintGroups {
 /// DO NOTHING`, as the per-lead path); a vertical's first token numbers it
 /// `MAX + 1`, one vertical at a time (the one SQLite writer holds the lock).
 async fn try_mint_group(pool: &SqlitePool, plans: &[&NewMint]) -> Result<Vec<bool>, StoreError> {
-    let mut seen = HashSet::new();
-    let firsts: Vec<&NewMint> = plans.iter().copied().filter(|m| seen.insert(m.lead_id)).collect();
+    let firsts = first_per_lead(plans, |m| m.lead_id);
     if firsts.is_empty() {
         return Ok(Vec::new());
     }
@@ -601,15 +603,7 @@ async fn try_mint_group(pool: &SqlitePool, plans: &[&NewMint]) -> Result<Vec<boo
         .into_iter()
         .collect();
     for v in verticals.iter().filter(|v| !known.contains(**v)) {
-        sqlx::query(
-            "INSERT INTO nft_verticals (vertical, number)
-             SELECT $1, COALESCE(MAX(number), 0) + 1 FROM nft_verticals WHERE true
-             ON CONFLICT (vertical) DO NOTHING",
-        )
-        .bind(*v)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query(crate::nft::NUMBER_VERTICAL).bind(*v).execute(&mut *tx).await.map_err(map_err)?;
     }
     let mut inserted: HashSet<Uuid> = HashSet::new();
     for chunk in firsts.chunks(CHUNK / 10) {
@@ -638,6 +632,5 @@ async fn try_mint_group(pool: &SqlitePool, plans: &[&NewMint]) -> Result<Vec<boo
         inserted.extend(ids);
     }
     tx.commit().await.map_err(map_err)?;
-    let mut first_seen = HashSet::new();
-    Ok(plans.iter().map(|m| first_seen.insert(m.lead_id) && inserted.contains(&m.lead_id.as_uuid())).collect())
+    Ok(answers(plans, |m| m.lead_id, &inserted))
 }

@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 use leadex_domain::LeadId;
 
-use crate::{BeginWrite, JOB_INSERT_COLUMNS, LEAD_INSERT_COLUMNS, days_since_epoch, map_err, micros};
+use crate::{BeginWrite, LEAD_INSERT_COLUMNS, days_since_epoch, map_err, micros, push_jobs_insert};
 
 /// Most leads one group transaction decides. Larger groups amortise more but
 /// hold the writer longer; a single `:batch` request larger than this still
@@ -346,9 +346,8 @@ async fn write_leads(tx: &mut sqlx::SqliteConnection, chunk: &[&IngestLead]) -> 
             .push_bind(r.pii.nonce.clone())
             .push_bind(r.pii.ciphertext.clone());
     });
-    qb.push(format!("; INSERT INTO jobs ({JOB_INSERT_COLUMNS}) "));
-    qb.push_values(chunk.iter().map(|r| &r.job), |mut b, j: &NewJob| push_job_tuple!(b, j));
-    qb.push(" ON CONFLICT (dedupe_key) DO NOTHING");
+    qb.push("; ");
+    push_jobs_insert(&mut qb, chunk.iter().map(|r| &r.job));
     qb.build().execute(&mut *tx).await.map_err(map_err)?;
     Ok(())
 }

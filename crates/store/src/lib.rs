@@ -36,7 +36,7 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 
 use crate::rows::{AccountRow, AskRow, JOB_COLUMNS, JobRow, KeyRow, LeadRow, lead_columns};
@@ -549,16 +549,18 @@ fn in_list(args: &mut Vec<Arg>, values: impl IntoIterator<Item = Arg>) -> String
     if ph.is_empty() { "NULL".to_owned() } else { ph.join(", ") }
 }
 
-/// Columns of a `jobs` insert, in the order [`push_job_tuple!`] binds.
+/// Columns of a `jobs` insert, in the order [`push_jobs_insert`] binds.
 const JOB_INSERT_COLUMNS: &str = "id, kind, vertical, lead_id, payload, status, attempts, max_attempts, run_at, \
     correlation_id, dedupe_key, created_at, updated_at";
 
-/// Binds one queued [`NewJob`] as a `VALUES` tuple of [`JOB_INSERT_COLUMNS`].
-macro_rules! push_job_tuple {
-    ($b:expr, $job:expr) => {{
-        let j: &NewJob = $job;
+/// Appends one multi-row `INSERT INTO jobs … ON CONFLICT (dedupe_key) DO
+/// NOTHING` of `jobs` to a SQLite statement batch: the multi-row twin of
+/// [`insert_job!`], for the group writers.
+fn push_jobs_insert<'j>(qb: &mut QueryBuilder<Sqlite>, jobs: impl IntoIterator<Item = &'j NewJob>) {
+    qb.push(format!("INSERT INTO jobs ({JOB_INSERT_COLUMNS}) "));
+    qb.push_values(jobs, |mut b, j| {
         let lead_id = j.payload.get("lead_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
-        $b.push_bind(j.id.as_uuid())
+        b.push_bind(j.id.as_uuid())
             .push_bind(j.kind.clone())
             .push_bind(j.vertical.clone())
             .push_bind(lead_id)
@@ -566,19 +568,20 @@ macro_rules! push_job_tuple {
             .push_bind("queued")
             .push_bind(0_i64)
             .push_bind(i64::from(j.max_attempts))
-            .push_bind($crate::micros(j.run_at))
+            .push_bind(micros(j.run_at))
             .push_bind(j.correlation_id.clone())
             .push_bind(j.dedupe_key.clone())
-            .push_bind($crate::micros(j.created_at))
-            .push_bind($crate::micros(j.created_at));
-    }};
+            .push_bind(micros(j.created_at))
+            .push_bind(micros(j.created_at));
+    });
+    qb.push(" ON CONFLICT (dedupe_key) DO NOTHING");
 }
 
 /// Inserts a [`NewJob`] (skipped when its dedupe key exists); evaluates to
 /// the number of rows inserted. Used inside the transaction of the state
 /// change that causes the job.
 /// Static SQL (not `QueryBuilder`): one prepared statement on the hot
-/// path of every engine; multi-row inserts use [`push_job_tuple!`].
+/// path of every engine; multi-row inserts use [`push_jobs_insert`].
 macro_rules! insert_job {
     ($exec:expr, $job:expr) => {{
         let j: &NewJob = $job;

@@ -170,6 +170,12 @@ macro_rules! requeue_mints {
     };
 }
 
+/// Numbers a vertical at its first token: `MAX + 1` (callers serialise it:
+/// SQLite's one writer, a table lock on PostgreSQL).
+pub(crate) const NUMBER_VERTICAL: &str = "INSERT INTO nft_verticals (vertical, number)
+     SELECT $1, COALESCE(MAX(number), 0) + 1 FROM nft_verticals WHERE true
+     ON CONFLICT (vertical) DO NOTHING";
+
 #[async_trait]
 impl NftStore for SqlStore {
     async fn queue_mint(&self, m: &NewMint) -> Result<bool, StoreError> {
@@ -201,15 +207,7 @@ impl NftStore for SqlStore {
                         .await
                         .map_err(map_err)?;
                 }
-                sqlx::query(
-                    "INSERT INTO nft_verticals (vertical, number)
-                     SELECT $1, COALESCE(MAX(number), 0) + 1 FROM nft_verticals WHERE true
-                     ON CONFLICT (vertical) DO NOTHING",
-                )
-                .bind(&m.vertical)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+                sqlx::query(NUMBER_VERTICAL).bind(&m.vertical).execute(&mut *tx).await.map_err(map_err)?;
             }
             let n = sqlx::query(
                 "INSERT INTO nft_mints (lead_id, token_id, buyer_id, vertical, vertical_number, score, price_micros,
