@@ -437,6 +437,9 @@ pub struct JobView {
     pub max_attempts: u32,
     /// Next start.
     pub run_at: DateTime<Utc>,
+    /// Claim order among ready jobs: 0 deadline (closes, listing expiries), 1 normal, 2 background
+    /// (minting, bounty matching).
+    pub priority: i16,
     /// Last error.
     pub last_error: Option<String>,
     /// Correlation id.
@@ -468,6 +471,7 @@ impl From<JobRecord> for JobView {
             attempts: j.attempts,
             max_attempts: j.max_attempts,
             run_at: j.run_at,
+            priority: j.priority,
             last_error: j.last_error,
             correlation_id: j.correlation_id,
             payload: j.payload,

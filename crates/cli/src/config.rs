@@ -157,6 +157,10 @@ pub struct QueueSettings {
     /// Per-vertical overrides.
     #[serde(default)]
     pub vertical_limits: std::collections::HashMap<String, u32>,
+    /// Slots only deadline jobs (closes, listing expiries) may take.
+    pub deadline_reserve: usize,
+    /// Most background jobs (minting, bounty matching) running at once.
+    pub background_limit: usize,
     /// Per-kind limits per process.
     #[serde(default)]
     pub kind_limits: std::collections::HashMap<String, usize>,
@@ -317,8 +321,16 @@ impl Settings {
             bail!("limits.default_auction_secs must be 10–600");
         }
         let q = &self.queue;
-        if q.concurrency == 0 || q.batch == 0 || q.lease_secs == 0 || q.poll_ms == 0 || q.default_vertical_limit == 0 {
-            bail!("queue.concurrency, batch, lease_secs, poll_ms and default_vertical_limit must be ≥ 1");
+        if q.concurrency == 0
+            || q.batch == 0
+            || q.lease_secs == 0
+            || q.poll_ms == 0
+            || q.default_vertical_limit == 0
+            || q.background_limit == 0
+        {
+            bail!(
+                "queue.concurrency, batch, lease_secs, poll_ms, default_vertical_limit and background_limit must be ≥ 1"
+            );
         }
         if !self.scoring.external_url.is_empty() && !self.scoring.external_url.starts_with("http") {
             bail!("scoring.external_url must be an http(s) URL");

@@ -151,6 +151,8 @@ impl App {
             default_vertical_limit: q.default_vertical_limit,
             vertical_limits: q.vertical_limits.clone(),
             kind_limits: q.kind_limits.clone(),
+            deadline_reserve: q.deadline_reserve,
+            background_limit: q.background_limit,
             reap_interval: Duration::from_secs(q.reap_interval_secs.max(1)),
             ..WorkerConfig::default()
         };

@@ -52,6 +52,18 @@ pub fn init_metrics() -> Option<MetricsRender> {
         builder =
             builder.set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Full(name.into()), &CHAIN).ok()?;
     }
+    // The close-latency budget is 250 ms (issue 4): buckets fine enough
+    // around it that the share within budget is read off exactly.
+    const CLOSE: [f64; 20] = [
+        0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        120.0,
+    ];
+    builder = builder
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("leadex_auction_close_latency_seconds".into()),
+            &CLOSE,
+        )
+        .ok()?;
     let handle = builder.install_recorder().ok()?;
     Some(std::sync::Arc::new(move || handle.render()))
 }

@@ -219,6 +219,22 @@ impl Keyed for LeadRecord {
     }
 }
 
+/// Claim order of jobs (ADR 7 addendum, session 8): every ready job of a
+/// lower level is claimed before any ready job of a higher one; within a
+/// level the oldest `run_at` goes first. Under overload the work whose
+/// `run_at` is a promise to users (an auction's end) is not queued behind
+/// work that can wait (minting a sold lead).
+pub mod priority {
+    /// The scheduled time is a promise: auction closes, listing expiries.
+    pub const DEADLINE: i16 = 0;
+    /// Everything not classed otherwise (scoring, auto-bids).
+    pub const NORMAL: i16 = 1;
+    /// Follow-up work after a sale: minting, bounty payouts.
+    pub const BACKGROUND: i16 = 2;
+    /// Every level, in claim order (the store's `CHECK` holds the same).
+    pub const LEVELS: [i16; 3] = [DEADLINE, NORMAL, BACKGROUND];
+}
+
 /// A job to enqueue.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewJob {
@@ -232,6 +248,8 @@ pub struct NewJob {
     pub payload: Value,
     /// Earliest start.
     pub run_at: DateTime<Utc>,
+    /// Claim order among ready jobs, one of [`priority::LEVELS`].
+    pub priority: i16,
     /// Attempts before `dead`.
     pub max_attempts: u32,
     /// Correlation id of the cause.
@@ -261,6 +279,8 @@ pub struct JobRecord {
     pub max_attempts: u32,
     /// Earliest (next) start.
     pub run_at: DateTime<Utc>,
+    /// Claim order among ready jobs ([`priority`]).
+    pub priority: i16,
     /// Last error.
     pub last_error: Option<String>,
     /// Correlation id.
@@ -298,6 +318,9 @@ pub struct ClaimRequest {
     pub now: DateTime<Utc>,
     /// Only these kinds (the ones with free capacity here).
     pub kinds: Option<Vec<String>>,
+    /// Only these priority levels, each with the most jobs to take from it
+    /// (`None`: every level, up to `limit`).
+    pub levels: Option<Vec<(i16, u32)>>,
     /// Running jobs allowed per vertical across all workers.
     pub default_vertical_limit: u32,
     /// Per-vertical overrides.

@@ -551,7 +551,7 @@ fn in_list(args: &mut Vec<Arg>, values: impl IntoIterator<Item = Arg>) -> String
 
 /// Columns of a `jobs` insert, in the order [`push_jobs_insert`] binds.
 const JOB_INSERT_COLUMNS: &str = "id, kind, vertical, lead_id, payload, status, attempts, max_attempts, run_at, \
-    correlation_id, dedupe_key, created_at, updated_at";
+    priority, correlation_id, dedupe_key, created_at, updated_at";
 
 /// Appends one multi-row `INSERT INTO jobs … ON CONFLICT (dedupe_key) DO
 /// NOTHING` of `jobs` to a SQLite statement batch: the multi-row twin of
@@ -569,6 +569,7 @@ fn push_jobs_insert<'j>(qb: &mut QueryBuilder<Sqlite>, jobs: impl IntoIterator<I
             .push_bind(0_i64)
             .push_bind(i64::from(j.max_attempts))
             .push_bind(micros(j.run_at))
+            .push_bind(j.priority)
             .push_bind(j.correlation_id.clone())
             .push_bind(j.dedupe_key.clone())
             .push_bind(micros(j.created_at))
@@ -588,8 +589,8 @@ macro_rules! insert_job {
         let lead_id = j.payload.get("lead_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
         sqlx::query(
             "INSERT INTO jobs (id, kind, vertical, lead_id, payload, status, attempts, max_attempts, run_at,
-                               correlation_id, dedupe_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $9, $10, $10)
+                               priority, correlation_id, dedupe_key, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $9, $10, $11, $11)
              ON CONFLICT (dedupe_key) DO NOTHING",
         )
         .bind(j.id.as_uuid())
@@ -599,6 +600,7 @@ macro_rules! insert_job {
         .bind(Json(&j.payload))
         .bind(i64::from(j.max_attempts))
         .bind(micros(j.run_at))
+        .bind(j.priority)
         .bind(&j.correlation_id)
         .bind(&j.dedupe_key)
         .bind(micros(j.created_at))

@@ -241,6 +241,7 @@ pub(crate) struct JobRow {
     pub attempts: i64,
     pub max_attempts: i64,
     pub run_at: i64,
+    pub priority: i16,
     pub last_error: Option<String>,
     pub correlation_id: String,
     pub dedupe_key: Option<String>,
@@ -252,7 +253,8 @@ pub(crate) struct JobRow {
 }
 
 /// Columns of a job row, in [`JobRow`] order.
-pub(crate) const JOB_COLUMNS: &str = "id, kind, vertical, payload, status, attempts, max_attempts, run_at, last_error,
+pub(crate) const JOB_COLUMNS: &str =
+    "id, kind, vertical, payload, status, attempts, max_attempts, run_at, priority, last_error,
      correlation_id, dedupe_key, created_at, locked_by, locked_until, started_at, finished_at";
 
 impl TryFrom<JobRow> for JobRecord {
@@ -267,6 +269,7 @@ impl TryFrom<JobRow> for JobRecord {
             attempts: u32_of(r.attempts, "jobs.attempts")?,
             max_attempts: u32_of(r.max_attempts, "jobs.max_attempts")?,
             run_at: from_micros(r.run_at),
+            priority: r.priority,
             last_error: r.last_error,
             correlation_id: r.correlation_id,
             dedupe_key: r.dedupe_key,

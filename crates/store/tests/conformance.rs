@@ -14,8 +14,8 @@ use leadex_core::clock::from_micros;
 use leadex_core::crypto::PiiCipher;
 use leadex_core::cursor::{Page, PageRequest};
 use leadex_core::model::{
-    Account, ApiKeyInfo, Ask, AskQuery, FieldValue, IdempotencyClaim, IngestError, IngestLead, IngestOutcome,
-    JobRecord, LeadQuery, LeadRecord, LeadStatus, NewApiKey, NewJob, PiiAccess, Principal, ScoreAndOpen,
+    Account, ApiKeyInfo, Ask, AskQuery, ClaimRequest, FieldValue, IdempotencyClaim, IngestError, IngestLead,
+    IngestOutcome, JobRecord, LeadQuery, LeadRecord, LeadStatus, NewApiKey, NewJob, PiiAccess, Principal, ScoreAndOpen,
 };
 use leadex_core::ports::{JobQueue, Store, StoreError};
 use leadex_domain::account::{Role, Scope};
@@ -175,6 +175,7 @@ fn ingest(cipher: &PiiCipher, lead: LeadRecord) -> IngestLead {
             vertical: Some(lead.vertical.clone()),
             payload: json!({ "lead_id": lead.id }),
             run_at: lead.created_at,
+            priority: leadex_core::model::priority::NORMAL,
             max_attempts: 3,
             correlation_id: lead.correlation_id.clone(),
             dedupe_key: Some(format!("score_lead:{}", lead.id)),
@@ -469,6 +470,7 @@ async fn ingest_then_get_round_trips_every_field(engine: Engine) {
         attempts: 0,
         max_attempts: 3,
         run_at: job.run_at,
+        priority: leadex_core::model::priority::NORMAL,
         last_error: None,
         correlation_id: l.correlation_id.clone(),
         dedupe_key: job.dedupe_key.clone(),
@@ -549,6 +551,7 @@ async fn lifecycle_transitions_are_conditional(engine: Engine) {
         vertical: Some(b.vertical.clone()),
         payload: json!({ "lead_id": b.id }),
         run_at: opened + Duration::seconds(60),
+        priority: leadex_core::model::priority::DEADLINE,
         max_attempts: 5,
         correlation_id: b.correlation_id.clone(),
         dedupe_key: Some(format!("close_auction:{}", b.id)),
@@ -1199,6 +1202,7 @@ async fn scores_of_many_leads_at_once_open_each_once(engine: Engine) {
             vertical: Some(l.vertical.clone()),
             payload: json!({ "lead_id": l.id }),
             run_at,
+            priority: leadex_core::service::priority_of(kind),
             max_attempts: 3,
             correlation_id: l.correlation_id.clone(),
             dedupe_key: Some(format!("{kind}:{}", l.id)),
@@ -1443,6 +1447,7 @@ async fn claim_plan_is_an_ordered_index_scan(engine: Engine) {
             vertical: Some(format!("v{}", i % 50)),
             payload: json!({}),
             run_at: t + Duration::milliseconds(i),
+            priority: leadex_core::model::priority::NORMAL,
             max_attempts: 3,
             correlation_id: "c".into(),
             dedupe_key: None,
@@ -1455,6 +1460,63 @@ async fn claim_plan_is_an_ordered_index_scan(engine: Engine) {
     for sort in ["Sort", "TEMP B-TREE"] {
         assert!(!plan.contains(sort), "claim sorts the backlog:\n{plan}");
     }
+}
+
+/// Ready jobs are claimed by priority level first, then oldest `run_at`:
+/// a close due now goes before normal work queued earlier, which goes before
+/// older background work; scheduled jobs of a lower level (not yet due) do
+/// not hold back ready ones, and `next_run_at` sees every level.
+async fn claims_take_ready_jobs_by_priority_then_age(engine: Engine) {
+    use leadex_core::model::priority::{BACKGROUND, DEADLINE, NORMAL};
+    let Some((_db, store)) = open(engine).await else { return };
+    let t = now();
+    let job = |kind: &str, priority: i16, run_at: DateTime<Utc>| NewJob {
+        id: JobId::new(),
+        kind: kind.to_owned(),
+        vertical: Some("v".to_owned()),
+        payload: json!({}),
+        run_at,
+        priority,
+        max_attempts: 3,
+        correlation_id: "c".into(),
+        dedupe_key: None,
+        created_at: t,
+    };
+    let jobs = vec![
+        job("mint", BACKGROUND, t - Duration::seconds(30)),
+        job("mint", BACKGROUND, t - Duration::seconds(29)),
+        job("score", NORMAL, t - Duration::seconds(20)),
+        job("score", NORMAL, t - Duration::seconds(10)),
+        job("close", DEADLINE, t - Duration::seconds(1)),
+        job("close", DEADLINE, t - Duration::milliseconds(500)),
+        // Due later: never claimed now, whatever its level.
+        job("close", DEADLINE, t + Duration::seconds(60)),
+    ];
+    assert_eq!(JobQueue::enqueue(&store, &jobs).await.expect("enqueue"), 7);
+    let claim_in = |limit: u32, levels: Option<Vec<(i16, u32)>>| ClaimRequest {
+        worker: "w".into(),
+        limit,
+        lease_until: t + Duration::seconds(30),
+        now: t,
+        kinds: None,
+        levels,
+        default_vertical_limit: 100,
+        vertical_limits: Default::default(),
+    };
+    let ids = |js: Vec<JobRecord>| js.into_iter().map(|j| (j.id, j.priority)).collect::<Vec<_>>();
+    let want = |idx: &[usize]| idx.iter().map(|&i| (jobs[i].id, jobs[i].priority)).collect::<Vec<_>>();
+    let claim = |limit: u32| claim_in(limit, None);
+    assert_eq!(ids(store.claim(&claim(1)).await.expect("claim")), want(&[4]), "the due close first");
+    // A worker that keeps room for deadlines takes at most one job of each
+    // of the other levels here, and no close.
+    let capped = claim_in(10, Some(vec![(NORMAL, 1), (BACKGROUND, 1)]));
+    assert_eq!(ids(store.claim(&capped).await.expect("claim")), want(&[2, 0]), "one per allowed level");
+    assert_eq!(ids(store.claim(&claim(2)).await.expect("claim")), want(&[5, 3]), "the close, then normal work");
+    assert_eq!(ids(store.claim(&claim(10)).await.expect("claim")), want(&[1]), "background last");
+    assert!(store.claim(&claim(10)).await.expect("claim").is_empty(), "the scheduled close is not due");
+    assert_eq!(store.next_run_at().await.expect("next_run_at"), Some(jobs[6].run_at));
+    let stored = store.get_job(jobs[6].id).await.expect("get_job").expect("job");
+    assert_eq!((stored.priority, stored.status.as_str()), (DEADLINE, "queued"));
 }
 
 // ---------------------------------------------------------------------------
@@ -1674,6 +1736,7 @@ per_engine!(
         asks_crud_lists_and_resolution,
         batch_ingest_decides_each_item_in_order,
         claim_plan_is_an_ordered_index_scan,
+        claims_take_ready_jobs_by_priority_then_age,
     ],
     concurrent: [
         concurrent_duplicates_admit_one,

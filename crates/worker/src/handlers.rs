@@ -157,6 +157,7 @@ impl JobHandler for ScoreLead {
             vertical: Some(lead.vertical.clone()),
             payload: json!({ "lead_id": id }),
             run_at,
+            priority: leadex_core::service::priority_of(kind),
             max_attempts: 3,
             correlation_id: lead.correlation_id.clone(),
             dedupe_key: Some(format!("{kind}:{id}")),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use leadex_core::clock::Clock;
-use leadex_core::model::{ClaimRequest, FailOutcome, JobRecord};
+use leadex_core::model::{ClaimRequest, FailOutcome, JobRecord, priority};
 use leadex_core::ports::{JobQueue, StoreError};
 use leadex_domain::JobId;
 use rand::Rng;
@@ -41,6 +41,12 @@ pub struct WorkerConfig {
     pub vertical_limits: HashMap<String, u32>,
     /// Running jobs per kind in this process (absent: no limit).
     pub kind_limits: HashMap<String, usize>,
+    /// Slots of `concurrency` that only deadline jobs (auction closes,
+    /// listing expiries) may take, so one that falls due never waits for a
+    /// slot behind a backlog of other work.
+    pub deadline_reserve: usize,
+    /// Most background jobs (minting, bounty matching) running at once.
+    pub background_limit: usize,
     /// How often expired leases are reaped.
     pub reap_interval: Duration,
     /// Completions are written in batches at most this far apart.
@@ -63,6 +69,8 @@ impl Default for WorkerConfig {
             default_vertical_limit: 32,
             vertical_limits: HashMap::new(),
             kind_limits: HashMap::new(),
+            deadline_reserve: 8,
+            background_limit: 32,
             reap_interval: Duration::from_secs(5),
             complete_flush: Duration::from_millis(2),
             shutdown_grace: Duration::from_secs(10),
@@ -138,6 +146,8 @@ pub struct Worker {
     notify: Arc<Notify>,
     in_flight: Mutex<HashSet<JobId>>,
     kind_running: Mutex<HashMap<String, usize>>,
+    /// Running jobs per priority level (deadline, normal, background).
+    level_running: Mutex<[usize; 3]>,
     freed: Notify,
 }
 
@@ -169,6 +179,7 @@ impl Worker {
             notify,
             in_flight: Mutex::new(HashSet::new()),
             kind_running: Mutex::new(HashMap::new()),
+            level_running: Mutex::new([0; 3]),
             freed: Notify::new(),
         }
     }
@@ -206,21 +217,39 @@ impl Worker {
         Some(kinds)
     }
 
+    /// How many jobs of each priority level a claim of `limit` may take:
+    /// deadline jobs any free slot; the others leave `deadline_reserve`
+    /// slots free, and background jobs stay within `background_limit`.
+    fn claimable_levels(&self, limit: u32) -> Vec<(i16, u32)> {
+        let running = *lock(&self.level_running);
+        let others = running[1] + running[2];
+        // A small worker keeps at most a quarter of its slots back.
+        let reserve = self.cfg.deadline_reserve.min(self.cfg.concurrency / 4);
+        let room = self.cfg.concurrency.saturating_sub(reserve).saturating_sub(others);
+        let background = room.min(self.cfg.background_limit.max(1).saturating_sub(running[2]));
+        let cap = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).min(limit);
+        vec![(priority::DEADLINE, limit), (priority::NORMAL, cap(room)), (priority::BACKGROUND, cap(background))]
+    }
+
     async fn claim(&self, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         let now = self.clock.now();
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX).min(self.cfg.batch);
         let req = ClaimRequest {
             worker: self.cfg.worker_id.clone(),
-            limit: u32::try_from(limit).unwrap_or(u32::MAX).min(self.cfg.batch),
+            limit,
             lease_until: now + to_chrono(self.cfg.lease),
             now,
             kinds: self.claimable_kinds(),
+            levels: Some(self.claimable_levels(limit)),
             default_vertical_limit: self.cfg.default_vertical_limit,
             vertical_limits: self.cfg.vertical_limits.clone(),
         };
         let jobs = self.queue.claim(&req).await?;
         let mut fl = lock(&self.in_flight);
         let mut kr = lock(&self.kind_running);
+        let mut lr = lock(&self.level_running);
         for j in &jobs {
+            lr[level_index(j.priority)] += 1;
             metrics::counter!("leadex_job_attempts_total", "kind" => j.kind.clone()).increment(1);
             fl.insert(j.id);
             *kr.entry(j.kind.clone()).or_default() += 1;
@@ -265,8 +294,12 @@ impl Worker {
         }
     }
 
-    fn finished(&self, job: &JobId, kind: &str) {
+    fn finished(&self, job: &JobId, kind: &str, priority: i16) {
         lock(&self.in_flight).remove(job);
+        let mut lr = lock(&self.level_running);
+        let n = &mut lr[level_index(priority)];
+        *n = n.saturating_sub(1);
+        drop(lr);
         if let Some(n) = lock(&self.kind_running).get_mut(kind) {
             *n = n.saturating_sub(1);
         }
@@ -324,10 +357,9 @@ impl Worker {
             let outcomes = futures::future::join_all(jobs.into_iter().map(|j| {
                 let me = self.clone();
                 async move {
-                    let kind = j.kind.clone();
-                    let id = j.id;
+                    let (kind, id, level) = (j.kind.clone(), j.id, j.priority);
                     let o = me.execute(j).await;
-                    me.finished(&id, &kind);
+                    me.finished(&id, &kind, level);
                     (o, kind)
                 }
             }))
@@ -452,10 +484,9 @@ impl Worker {
                             let me = self.clone();
                             let tx = tx.clone();
                             tokio::spawn(async move {
-                                let kind = j.kind.clone();
-                                let id = j.id;
+                                let (kind, id, level) = (j.kind.clone(), j.id, j.priority);
                                 let o = me.execute(j).await;
-                                me.finished(&id, &kind);
+                                me.finished(&id, &kind, level);
                                 let _ = tx.send((o, kind));
                             });
                         }
@@ -524,6 +555,16 @@ impl Worker {
         heartbeat.abort();
         reaper.abort();
         tracing::info!(worker = %self.cfg.worker_id, "worker stopped");
+    }
+}
+
+/// Index of a priority level in per-level counters (unknown levels count
+/// as normal).
+fn level_index(priority: i16) -> usize {
+    match priority {
+        priority::DEADLINE => 0,
+        priority::BACKGROUND => 2,
+        _ => 1,
     }
 }
 

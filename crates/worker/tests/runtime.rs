@@ -26,6 +26,7 @@ fn job(kind: &str, vertical: Option<&str>) -> NewJob {
         vertical: vertical.map(Into::into),
         payload: json!({}),
         run_at: now,
+        priority: leadex_core::service::priority_of(kind),
         max_attempts: 3,
         correlation_id: "test".into(),
         dedupe_key: None,
@@ -156,6 +157,7 @@ async fn a_job_of_a_worker_that_died_is_run_exactly_once_more_by_another(engine:
             lease_until: now + chrono::Duration::milliseconds(150),
             now,
             kinds: None,
+            levels: None,
             default_vertical_limit: 10,
             vertical_limits: HashMap::new(),
         })

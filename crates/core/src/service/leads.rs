@@ -270,6 +270,7 @@ impl Leadex {
                 vertical: Some(record.vertical.clone()),
                 payload: json!({ "lead_id": id }),
                 run_at: now,
+                priority: super::priority_of(SCORE_LEAD),
                 max_attempts: 3,
                 correlation_id: correlation_id.to_owned(),
                 dedupe_key: Some(format!("{SCORE_LEAD}:{id}")),

@@ -132,6 +132,7 @@ impl Leadex {
             vertical: Some(lead.vertical.clone()),
             payload: json!({ "lead_id": lead.id }),
             run_at,
+            priority: super::priority_of(kind),
             max_attempts: 3,
             correlation_id: lead.correlation_id.clone(),
             dedupe_key: Some(format!("{kind}:{}", lead.id)),

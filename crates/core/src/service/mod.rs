@@ -27,6 +27,19 @@ pub use leads::{
     BatchItemResult, LeadListParams, LeadRead, SCORE_LEAD, SubmitResult, from_json_value, json_error, lead_error,
 };
 
+/// The claim priority of a job kind ([`crate::model::priority`]): closes
+/// and listing expiries are due at a time users were promised; minting and
+/// bounty matching follow a sale and may lag under load; the rest is normal.
+pub fn priority_of(kind: &str) -> i16 {
+    use crate::model::priority::{BACKGROUND, DEADLINE, NORMAL};
+    use market::kinds::{CLOSE_AUCTION, EXPIRE_LISTING, MATCH_BOUNTIES, MINT_NFT};
+    match kind {
+        CLOSE_AUCTION | EXPIRE_LISTING => DEADLINE,
+        MINT_NFT | MATCH_BOUNTIES => BACKGROUND,
+        _ => NORMAL,
+    }
+}
+
 /// Tunables of the services (from `limits.*` configuration).
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
