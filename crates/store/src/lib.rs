@@ -433,6 +433,11 @@ impl SqlStore {
         }
     }
 
+    /// Whether the store runs on PostgreSQL (SQL that differs by engine).
+    fn postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres { .. })
+    }
+
     /// Closes every pool (waits for connections to be returned).
     pub async fn close(&self) {
         match &self.db {
@@ -1084,7 +1089,7 @@ impl Store for SqlStore {
     }
 
     async fn list_leads(&self, q: &LeadQuery, page: &PageRequest) -> Result<Page<LeadRecord>, StoreError> {
-        let postgres = matches!(self.db, Db::Postgres { .. });
+        let postgres = self.postgres();
         let mut conds = Vec::new();
         let mut args = Vec::new();
         if let Some(s) = q.seller_id {

@@ -777,7 +777,7 @@ impl Market for SqlStore {
         {
             return Ok(outcome);
         }
-        let pg = matches!(self.db, Db::Postgres { .. });
+        let pg = self.postgres();
         let at = micros(a.at);
         let lead = a.lead_id.as_uuid();
         let day = crate::days_since_epoch(a.at.date_naive());
@@ -1064,7 +1064,7 @@ impl Market for SqlStore {
             return Ok(outcome);
         }
         let at = micros(c.at);
-        let pg = matches!(self.db, Db::Postgres { .. });
+        let pg = self.postgres();
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
             // Lock the lead while it is in auction; anything else: already closed.

@@ -187,7 +187,7 @@ impl NftStore for SqlStore {
         {
             return Ok(queued);
         }
-        let pg = matches!(self.db, Db::Postgres { .. });
+        let pg = self.postgres();
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
             let known: Option<i64> = sqlx::query_scalar("SELECT number FROM nft_verticals WHERE vertical = $1")

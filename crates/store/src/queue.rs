@@ -120,7 +120,7 @@ impl SqlStore {
     /// (operators and the conformance suite: it must be an ordered index
     /// scan, never a sort of the backlog).
     pub async fn explain_claim(&self, kinds: &[String]) -> Result<String, StoreError> {
-        let postgres = matches!(self.db, Db::Postgres { .. });
+        let postgres = self.postgres();
         let mut args = vec![Arg::I64(i64::MAX)];
         let kinds = format!(" AND kind IN ({})", in_list(&mut args, kinds.iter().cloned().map(Arg::Text)));
         let prefix = if postgres { "EXPLAIN " } else { "EXPLAIN QUERY PLAN " };
@@ -162,7 +162,7 @@ impl JobQueue for SqlStore {
         if req.limit == 0 {
             return Ok(Vec::new());
         }
-        let postgres = matches!(self.db, Db::Postgres { .. });
+        let postgres = self.postgres();
         let mut args = vec![Arg::I64(micros(req.now))];
         let kinds = match &req.kinds {
             Some(k) if k.is_empty() => return Ok(Vec::new()),
@@ -293,7 +293,7 @@ impl JobQueue for SqlStore {
              WHERE id IN ({l}) AND status = 'running' AND locked_by = $2
              RETURNING vertical"
         );
-        let postgres = matches!(self.db, Db::Postgres { .. });
+        let postgres = self.postgres();
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
             if postgres {
@@ -319,7 +319,7 @@ impl JobQueue for SqlStore {
         retry_at: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<FailOutcome, StoreError> {
-        let postgres = matches!(self.db, Db::Postgres { .. });
+        let postgres = self.postgres();
         let error: String = error.chars().take(4_000).collect();
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
@@ -348,7 +348,7 @@ impl JobQueue for SqlStore {
     }
 
     async fn release(&self, id: JobId, worker: &str) -> Result<bool, StoreError> {
-        let postgres = matches!(self.db, Db::Postgres { .. });
+        let postgres = self.postgres();
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
             let row: Option<Option<String>> = sqlx::query_scalar(
@@ -372,7 +372,7 @@ impl JobQueue for SqlStore {
     }
 
     async fn reap(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let postgres = matches!(self.db, Db::Postgres { .. });
+        let postgres = self.postgres();
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
             let verticals: Vec<Option<String>> = sqlx::query_scalar(
