@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -211,8 +212,56 @@ pub fn connect_handler<A: Adapter>(
     let ctx = Arc::new(ConnCtx { svc, io, cfg, caps: Caps::default() });
     move |socket: SocketRef<A>, TryData(auth): TryData<Handshake>| {
         let ctx = ctx.clone();
+        // socketioxide spawns the returned future, so the client's first
+        // packets can be handled before it runs: the per-IP cap and the
+        // disconnect bookkeeping are settled here, synchronously, before any
+        // event handler exists (a refused socket never gets a `subscribe`
+        // acknowledged; a socket gone during authentication frees its slot).
+        let ip = socket.req_parts().extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        if let Some(ip) = ip
+            && !ctx.caps.acquire(ip, ctx.cfg.max_per_ip)
+        {
+            refuse(socket, "per_ip", &bad("too_many_connections", "connection cap per IP address reached"));
+            return Box::pin(async {});
+        }
+        let slot =
+            Arc::new(Slot { ctx: ctx.clone(), ip, state: AtomicU8::new(PENDING), released: AtomicBool::new(false) });
+        let gone = slot.clone();
+        socket.on_disconnect(move |reason: DisconnectReason| async move {
+            gone.release();
+            if gone.state.swap(GONE, Ordering::AcqRel) == COUNTED {
+                metrics::gauge!("leadex_ws_connections").decrement(1.0);
+                metrics::counter!("leadex_ws_disconnects_total", "reason" => disconnect_reason(reason)).increment(1);
+            }
+        });
         register_events(&ctx.svc, &socket);
-        Box::pin(async move { on_connect(ctx, socket, auth.unwrap_or_default()).await })
+        Box::pin(async move { on_connect(ctx, socket, slot, auth.unwrap_or_default()).await })
+    }
+}
+
+/// A connection not yet accepted (authenticating).
+const PENDING: u8 = 0;
+/// Accepted and counted in `leadex_ws_connections`.
+const COUNTED: u8 = 1;
+/// Disconnected.
+const GONE: u8 = 2;
+
+/// One connection's per-IP slot and its place in the connection gauge.
+struct Slot<A: Adapter> {
+    ctx: Arc<ConnCtx<A>>,
+    ip: Option<IpAddr>,
+    state: AtomicU8,
+    released: AtomicBool,
+}
+
+impl<A: Adapter> Slot<A> {
+    /// Gives the per-IP slot back, once.
+    fn release(&self) {
+        if let Some(ip) = self.ip
+            && !self.released.swap(true, Ordering::AcqRel)
+        {
+            self.ctx.caps.release(ip);
+        }
     }
 }
 
@@ -231,28 +280,13 @@ fn refuse<A: Adapter>(socket: SocketRef<A>, reason: &'static str, reply: &Value)
     let _ = socket.disconnect();
 }
 
-async fn on_connect<A: Adapter>(ctx: Arc<ConnCtx<A>>, socket: SocketRef<A>, auth: Handshake) {
-    let ip = socket.req_parts().extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    if let Some(ip) = ip
-        && !ctx.caps.acquire(ip, ctx.cfg.max_per_ip)
-    {
-        refuse(socket, "per_ip", &bad("too_many_connections", "connection cap per IP address reached"));
-        return;
-    }
-    let release = {
-        let ctx = ctx.clone();
-        move || {
-            if let Some(ip) = ip {
-                ctx.caps.release(ip);
-            }
-        }
-    };
+async fn on_connect<A: Adapter>(ctx: Arc<ConnCtx<A>>, socket: SocketRef<A>, slot: Arc<Slot<A>>, auth: Handshake) {
     if let Some(token) = auth.token.filter(|t| !t.is_empty()) {
         match ctx.svc.authenticate(&token).await {
             Ok(p) => {
                 let room = account_room(p.account.id);
                 if ctx.io.within(room.clone()).sockets().len() >= ctx.cfg.max_per_account {
-                    release();
+                    slot.release();
                     refuse(socket, "per_account", &bad("too_many_connections", "connection cap per account reached"));
                     return;
                 }
@@ -260,18 +294,16 @@ async fn on_connect<A: Adapter>(ctx: Arc<ConnCtx<A>>, socket: SocketRef<A>, auth
                 socket.extensions.insert(p);
             }
             Err(e) => {
-                release();
+                slot.release();
                 refuse(socket, "auth", &problem(e));
                 return;
             }
         }
     }
-    metrics::gauge!("leadex_ws_connections").increment(1.0);
-    socket.on_disconnect(move |reason: DisconnectReason| async move {
-        release();
-        metrics::gauge!("leadex_ws_connections").decrement(1.0);
-        metrics::counter!("leadex_ws_disconnects_total", "reason" => disconnect_reason(reason)).increment(1);
-    });
+    // Counted unless it went away while authenticating.
+    if slot.state.compare_exchange(PENDING, COUNTED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        metrics::gauge!("leadex_ws_connections").increment(1.0);
+    }
 }
 
 /// Registers the client → server events. Called synchronously from the
