@@ -161,6 +161,8 @@ pub struct QueueSettings {
     pub deadline_reserve: usize,
     /// Most background jobs (minting, bounty matching) running at once.
     pub background_limit: usize,
+    /// How long before they are due deadline jobs are claimed.
+    pub deadline_lookahead_ms: u64,
     /// Per-kind limits per process.
     #[serde(default)]
     pub kind_limits: std::collections::HashMap<String, usize>,

@@ -153,6 +153,7 @@ impl App {
             kind_limits: q.kind_limits.clone(),
             deadline_reserve: q.deadline_reserve,
             background_limit: q.background_limit,
+            deadline_lookahead: Duration::from_millis(q.deadline_lookahead_ms),
             reap_interval: Duration::from_secs(q.reap_interval_secs.max(1)),
             ..WorkerConfig::default()
         };

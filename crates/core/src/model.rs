@@ -321,6 +321,10 @@ pub struct ClaimRequest {
     /// Only these priority levels, each with the most jobs to take from it
     /// (`None`: every level, up to `limit`).
     pub levels: Option<Vec<(i16, u32)>>,
+    /// Deadline jobs due up to this time are claimed already (`None`: `now`);
+    /// the worker starts them at their `run_at`, so the claim's own wait is
+    /// spent before the deadline rather than after it.
+    pub deadline_until: Option<DateTime<Utc>>,
     /// Running jobs allowed per vertical across all workers.
     pub default_vertical_limit: u32,
     /// Per-vertical overrides.

@@ -100,14 +100,19 @@ const ASYNC_COMMIT: &str = "SELECT set_config('synchronous_commit', 'off', true)
 /// the plan is pinned: `INDEXED BY` on SQLite; on PostgreSQL the claim
 /// transaction disables sorts ([`PIN_CLAIM_PLAN`]), which leaves the
 /// ordered index scan as the only sensible plan.
-fn claim_select(postgres: bool, kinds: &str, levels: &[(i16, u64)]) -> String {
+///
+/// `$1` is now; deadline jobs are taken up to `ahead_us` microseconds
+/// before they are due (a constant per worker, so the text stays the same).
+fn claim_select(postgres: bool, kinds: &str, levels: &[(i16, u64)], ahead_us: i64) -> String {
     let (lock, indexed) = if postgres { (" FOR UPDATE SKIP LOCKED", "") } else { ("", " INDEXED BY jobs_queued") };
     levels
         .iter()
         .map(|(level, fetch)| {
+            let due =
+                if *level == priority::DEADLINE && ahead_us > 0 { format!("$1 + {ahead_us}") } else { "$1".into() };
             format!(
                 "SELECT * FROM (SELECT id, vertical, priority, run_at FROM jobs{indexed}
-                   WHERE status = 'queued' AND priority = {level} AND run_at <= $1{kinds}
+                   WHERE status = 'queued' AND priority = {level} AND run_at <= {due}{kinds}
                    ORDER BY run_at, id LIMIT {fetch}{lock}) p{level}"
             )
         })
@@ -125,7 +130,7 @@ impl SqlStore {
         let kinds = format!(" AND kind IN ({})", in_list(&mut args, kinds.iter().cloned().map(Arg::Text)));
         let prefix = if postgres { "EXPLAIN " } else { "EXPLAIN QUERY PLAN " };
         let levels: Vec<(i16, u64)> = priority::LEVELS.iter().map(|l| (*l, 512)).collect();
-        let sql = format!("{prefix}{}", claim_select(postgres, &kinds, &levels));
+        let sql = format!("{prefix}{}", claim_select(postgres, &kinds, &levels, 0));
         with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
             if postgres {
@@ -163,6 +168,7 @@ impl JobQueue for SqlStore {
             return Ok(Vec::new());
         }
         let postgres = self.postgres();
+        let ahead_us = req.deadline_until.map_or(0, |u| (micros(u) - micros(req.now)).max(0));
         let mut args = vec![Arg::I64(micros(req.now))];
         let kinds = match &req.kinds {
             Some(k) if k.is_empty() => return Ok(Vec::new()),
@@ -180,7 +186,7 @@ impl JobQueue for SqlStore {
         // Over-fetch so jobs of verticals at their limit do not starve the
         // batch; what is not taken stays queued.
         let levels: Vec<(i16, u64)> = caps.iter().map(|(l, n)| (*l, u64::from(*n) * 2)).collect();
-        let select = claim_select(postgres, &kinds, &levels);
+        let select = claim_select(postgres, &kinds, &levels, ahead_us);
         let rows: Vec<JobRow> = with_pool!(self, write, |p| {
             let mut tx = p.begin_write().await.map_err(map_err)?;
             if postgres {

@@ -1500,6 +1500,7 @@ async fn claims_take_ready_jobs_by_priority_then_age(engine: Engine) {
         now: t,
         kinds: None,
         levels,
+        deadline_until: None,
         default_vertical_limit: 100,
         vertical_limits: Default::default(),
     };

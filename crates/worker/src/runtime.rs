@@ -2,6 +2,7 @@
 //! the reaper that returns jobs of dead workers.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,10 @@ pub struct WorkerConfig {
     pub deadline_reserve: usize,
     /// Most background jobs (minting, bounty matching) running at once.
     pub background_limit: usize,
+    /// Deadline jobs are claimed this long before they are due and started
+    /// at their `run_at`: the claim's wait for the database is spent ahead
+    /// of the deadline. While waiting they do not take a slot.
+    pub deadline_lookahead: Duration,
     /// How often expired leases are reaped.
     pub reap_interval: Duration,
     /// Completions are written in batches at most this far apart.
@@ -71,6 +76,7 @@ impl Default for WorkerConfig {
             kind_limits: HashMap::new(),
             deadline_reserve: 8,
             background_limit: 32,
+            deadline_lookahead: Duration::ZERO,
             reap_interval: Duration::from_secs(5),
             complete_flush: Duration::from_millis(2),
             shutdown_grace: Duration::from_secs(10),
@@ -148,6 +154,8 @@ pub struct Worker {
     kind_running: Mutex<HashMap<String, usize>>,
     /// Running jobs per priority level (deadline, normal, background).
     level_running: Mutex<[usize; 3]>,
+    /// Claimed deadline jobs waiting for their `run_at`.
+    waiting: AtomicUsize,
     freed: Notify,
 }
 
@@ -180,6 +188,7 @@ impl Worker {
             in_flight: Mutex::new(HashSet::new()),
             kind_running: Mutex::new(HashMap::new()),
             level_running: Mutex::new([0; 3]),
+            waiting: AtomicUsize::new(0),
             freed: Notify::new(),
         }
     }
@@ -241,6 +250,8 @@ impl Worker {
             now,
             kinds: self.claimable_kinds(),
             levels: Some(self.claimable_levels(limit)),
+            deadline_until: (!self.cfg.deadline_lookahead.is_zero())
+                .then(|| now + to_chrono(self.cfg.deadline_lookahead)),
             default_vertical_limit: self.cfg.default_vertical_limit,
             vertical_limits: self.cfg.vertical_limits.clone(),
         };
@@ -260,6 +271,13 @@ impl Worker {
     }
 
     async fn execute(self: &Arc<Self>, job: JobRecord) -> Outcome {
+        // A deadline job claimed ahead of time starts at its run_at.
+        let early = until(self.clock.now(), job.run_at);
+        if !early.is_zero() {
+            self.waiting.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(early).await;
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
         let ctx = JobContext { worker_id: self.cfg.worker_id.clone() };
         let span = tracing::info_span!(
             "job",
@@ -473,7 +491,8 @@ impl Worker {
             if *shutdown.borrow() {
                 break;
             }
-            let free = self.cfg.concurrency.saturating_sub(lock(&self.in_flight).len());
+            let busy = lock(&self.in_flight).len().saturating_sub(self.waiting.load(Ordering::Relaxed));
+            let free = self.cfg.concurrency.saturating_sub(busy);
             let mut claimed = 0;
             if free > 0 {
                 match self.claim(free).await {
@@ -513,7 +532,9 @@ impl Worker {
                 self.cfg.poll_interval
             } else {
                 match self.queue.next_run_at().await {
-                    Ok(Some(t)) => until(self.clock.now(), t).min(self.cfg.poll_interval),
+                    Ok(Some(t)) => {
+                        until(self.clock.now() + to_chrono(self.cfg.deadline_lookahead), t).min(self.cfg.poll_interval)
+                    }
                     Ok(None) => self.cfg.poll_interval,
                     Err(_) => self.cfg.poll_interval,
                 }

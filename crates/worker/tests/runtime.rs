@@ -158,6 +158,7 @@ async fn a_job_of_a_worker_that_died_is_run_exactly_once_more_by_another(engine:
             now,
             kinds: None,
             levels: None,
+            deadline_until: None,
             default_vertical_limit: 10,
             vertical_limits: HashMap::new(),
         })
@@ -254,6 +255,50 @@ async fn run_once_drains_the_queue_deterministically(engine: Engine) {
     assert_eq!(w.run_once().await.expect("ran"), 0);
 }
 
+/// Records when it ran.
+struct Stamp(Mutex<Vec<chrono::DateTime<Utc>>>);
+
+#[async_trait]
+impl JobHandler for Stamp {
+    async fn run(&self, _: &JobContext, _: &JobRecord) -> Result<(), JobError> {
+        self.0.lock().expect("lock").push(Utc::now());
+        Ok(())
+    }
+}
+
+/// A close due soon is claimed ahead of its time (its claim is recorded
+/// before `run_at`) but runs no earlier than `run_at`; a normal job due at
+/// the same time is not claimed early.
+async fn deadline_jobs_are_claimed_ahead_and_run_on_time(engine: Engine) {
+    let Some((_db, store)) = setup(engine).await else { return };
+    let due = Utc::now() + chrono::Duration::milliseconds(600);
+    let mut close = job("close_auction", None);
+    close.run_at = due;
+    let mut normal = job("score_lead", None);
+    normal.run_at = due;
+    store.enqueue(&[close.clone(), normal.clone()]).await.expect("enqueued");
+    let stamp = Arc::new(Stamp(Mutex::new(Vec::new())));
+    let cfg = WorkerConfig { deadline_lookahead: Duration::from_millis(400), ..config("early") };
+    let w = worker(&store, cfg)
+        .handle("close_auction", stamp.clone())
+        .handle("score_lead", Arc::new(Flaky { fail_first: 0, runs: Mutex::new(Vec::new()) }));
+    let (stop, h) = start(w);
+    // Well before it is due, the close is already claimed; the normal job is not.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let claimed = store.get_job(close.id).await.expect("readable").expect("exists");
+    assert_eq!(claimed.status, "running", "claimed ahead of its run_at");
+    assert!(stamp.0.lock().expect("lock").is_empty(), "but not run yet");
+    assert_eq!(store.get_job(normal.id).await.expect("readable").expect("exists").status, "queued");
+    wait_for(&store, close.id, "done").await;
+    wait_for(&store, normal.id, "done").await;
+    let _ = stop.send(true);
+    let _ = h.await;
+    let ran = stamp.0.lock().expect("lock").clone();
+    assert_eq!(ran.len(), 1);
+    assert!(ran[0] >= due, "ran {} before its run_at {due}", ran[0]);
+    assert!(ran[0] - due < chrono::Duration::milliseconds(200), "ran late: {}", ran[0] - due);
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -273,4 +318,5 @@ on_both_engines!(
     a_job_of_a_worker_that_died_is_run_exactly_once_more_by_another,
     a_vertical_limited_to_two_never_runs_more_than_two_while_others_proceed,
     run_once_drains_the_queue_deterministically,
+    deadline_jobs_are_claimed_ahead_and_run_on_time,
 );
