@@ -1,34 +1,38 @@
-//! Group commit on SQLite for auto-bids, auction closes, scoring and mint
-//! records (ADR 8, applied to the market; ADR 7 addenda of sessions 6 and
-//! 7). The auto-bid group is described here; the others follow it.
+//! Group commit for the market's auto-bids and auction closes (both
+//! engines) and, on SQLite, for scoring and mint records (ADR 8, applied to
+//! the market; ADR 7 addenda of sessions 6, 7 and 9). The auto-bid group is
+//! described here; the others follow it.
 //!
 //! On SQLite every statement is a round trip to sqlx's worker thread, and a
 //! profile of the `auto_bid` job shows those hand-offs, not SQLite's work,
 //! dominate (BENCHMARKS.md, issue 4 §3): one lead's auto-bids cost ~13
-//! statements. So, as for ingestion, one task owns auto-bid writes: callers
-//! send their lead's plan and wait; the task drains what is waiting (up to
-//! [`MAX_LEADS`] leads of one UTC day) into one `BEGIN IMMEDIATE`
-//! transaction that
+//! statements. On PostgreSQL every lead's auto-bids and close lock the same
+//! buyers' balance rows, so per-lead transactions queue behind each other on
+//! those locks (§5). So, as for ingestion, one task owns auto-bid writes:
+//! callers send their lead's plan and wait; the task drains what is waiting
+//! (up to [`MAX_LEADS`] leads of one UTC day) into one transaction that
 //!
-//! 1. reads the group's leads, their live bidders, the rules' spend and the
-//!    buyers' balances (four statements for the whole group);
+//! 1. reads (on PostgreSQL: locks, in the per-lead path's order) the
+//!    group's leads, their live bidders, the rules' spend and the buyers'
+//!    balances (four statements for the whole group);
 //! 2. decides every lead **in arrival order in memory** with the same
 //!    function as the per-lead path, each lead seeing the balances, budgets
 //!    and bidders the earlier ones left;
 //! 3. posts every bid lock as one netted ledger posting and writes spend,
-//!    bids, bid counts and decisions as one multi-statement batch;
+//!    bids, bid counts and decisions as multi-row statements (one batch on
+//!    SQLite);
 //!
 //! then commits and answers. If the group transaction fails, its callers
 //! are told to run the per-lead transaction instead, so one bad lead fails
-//! alone. PostgreSQL keeps the per-lead transaction (row locks, several
-//! writers).
+//! alone.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use leadex_core::market::{
-    AutoBidResult, AutoBids, AutoBidsOutcome, Bid, CloseAuction, CloseOutcome, LedgerAccount, Movement, PlaceBid,
+    AutoBidResult, AutoBids, AutoBidsOutcome, Bid, CloseAuction, CloseOutcome, Decision, LedgerAccount, Movement,
+    PlaceBid,
 };
 use leadex_core::model::{NewJob, ScoreAndOpen};
 use leadex_core::nft::NewMint;
@@ -37,14 +41,14 @@ use leadex_domain::market::{RankedBid, winner};
 use leadex_domain::{AccountId, LeadId};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{PgPool, QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::market::{
-    BID_COLUMNS, BidRow, PostError, bid_lock, close_movements, decide_auto_bids, decisions_of, post_sqlite,
+use crate::market::{BID_COLUMNS, BidRow, PostError, bid_lock, close_movements, decide_auto_bids, decisions_of};
+use crate::{
+    Arg, BeginWrite, JOB_INSERT_COLUMNS, JOB_INSERT_CONFLICT, in_list, job_args, map_err, micros, push_jobs_insert,
 };
-use crate::{Arg, in_list, map_err, micros, push_jobs_insert};
 
 /// Most leads one group decides (bounds the transaction and its statements'
 /// bind counts: rows are also chunked).
@@ -56,6 +60,8 @@ const CHUNK: usize = 400;
 
 /// Work that one task decides for many leads in one transaction.
 pub(crate) trait Grouped: Send + Sync + 'static {
+    /// The connection pool the group's transaction runs on.
+    type Pool: Send + Sync + 'static;
     /// One lead's request.
     type Plan: Clone + Send + Sync + 'static;
     /// Its answer.
@@ -74,9 +80,83 @@ pub(crate) trait Grouped: Send + Sync + 'static {
     /// Decides and writes the group in one transaction (one outcome per
     /// plan, in order); an error rolls it all back.
     fn run(
-        pool: &SqlitePool,
+        pool: &Self::Pool,
         plans: &[&Self::Plan],
     ) -> impl std::future::Future<Output = Result<Vec<Self::Outcome>, StoreError>> + Send;
+}
+
+/// The write pool of either engine, for the groups whose code runs on both.
+#[derive(Clone, Debug)]
+pub(crate) enum GroupPool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the engine's pool and `$pg` to whether
+/// it is PostgreSQL (the body is compiled once per engine).
+macro_rules! with_group_pool {
+    ($pool:expr, |$p:ident, $pg:ident| $body:expr) => {
+        match $pool {
+            GroupPool::Sqlite($p) => {
+                let $pg = false;
+                $body
+            }
+            GroupPool::Postgres($p) => {
+                let $pg = true;
+                $body
+            }
+        }
+    };
+}
+
+/// A group's multi-row writes, engine-neutral: SQLite sends them as one
+/// multi-statement batch (one hand-off to its worker thread), PostgreSQL
+/// one statement at a time (its extended protocol takes one per query).
+struct Batch {
+    pg: bool,
+    statements: Vec<(String, Vec<Arg>)>,
+}
+
+impl Batch {
+    fn new(pg: bool) -> Self {
+        Self { pg, statements: Vec::new() }
+    }
+
+    /// `head`, then `items` as tuples of `cols` binds each ([`CHUNK`] rows
+    /// per statement), then `tail`; nothing for no items.
+    fn rows<T>(&mut self, head: &str, items: &[T], cols: usize, args: impl Fn(&T) -> Vec<Arg>, tail: &str) {
+        for chunk in items.chunks(CHUNK) {
+            let sql = format!("{head}{}{tail}", crate::tuples(self.pg, chunk.len(), cols));
+            self.statements.push((sql, chunk.iter().flat_map(&args).collect()));
+        }
+    }
+}
+
+/// Runs a [`Batch`] in `$tx`; evaluates to `Result<(), StoreError>`.
+macro_rules! run_batch {
+    ($tx:expr, $batch:expr, $pg:expr) => {{
+        let batch: Batch = $batch;
+        let mut result: Result<(), StoreError> = Ok(());
+        if $pg {
+            for (sql, args) in batch.statements {
+                if let Err(e) = bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *$tx).await {
+                    result = Err(map_err(e));
+                    break;
+                }
+            }
+        } else if !batch.statements.is_empty() {
+            let mut sql = String::new();
+            let mut all = Vec::new();
+            for (s, a) in batch.statements {
+                sql.push_str(&s);
+                sql.push_str("; ");
+                all.extend(a);
+            }
+            result =
+                bind_args!(sqlx::query(AssertSqlSafe(sql)), all).execute(&mut *$tx).await.map(|_| ()).map_err(map_err);
+        }
+        result
+    }};
 }
 
 struct Request<G: Grouped> {
@@ -105,7 +185,7 @@ impl<G: Grouped> std::fmt::Debug for GroupWriter<G> {
 }
 
 /// Starts a group writer on `write` (the one-connection writer pool).
-pub(crate) fn spawn_writer<G: Grouped>(write: SqlitePool) -> GroupWriter<G> {
+pub(crate) fn spawn_writer<G: Grouped>(write: G::Pool) -> GroupWriter<G> {
     let (tx, rx) = mpsc::channel(1_024);
     let largest = Arc::new(AtomicUsize::new(0));
     tokio::spawn(writer::<G>(write, rx, largest.clone()));
@@ -120,7 +200,7 @@ pub(crate) async fn submit<G: Grouped>(w: &GroupWriter<G>, plan: &G::Plan) -> Op
     rx.await.ok().flatten()
 }
 
-async fn writer<G: Grouped>(pool: SqlitePool, mut rx: mpsc::Receiver<Request<G>>, largest: Arc<AtomicUsize>) {
+async fn writer<G: Grouped>(pool: G::Pool, mut rx: mpsc::Receiver<Request<G>>, largest: Arc<AtomicUsize>) {
     let mut next: Option<Request<G>> = None;
     loop {
         let first = match next.take() {
@@ -170,6 +250,7 @@ async fn writer<G: Grouped>(pool: SqlitePool, mut rx: mpsc::Receiver<Request<G>>
 pub(crate) struct AutoBidGroups;
 
 impl Grouped for AutoBidGroups {
+    type Pool = GroupPool;
     type Plan = AutoBids;
     type Outcome = AutoBidsOutcome;
     const NAME: &'static str = "auto_bid";
@@ -181,7 +262,7 @@ impl Grouped for AutoBidGroups {
         first.at.date_naive() == next.at.date_naive()
     }
     fn run(
-        pool: &SqlitePool,
+        pool: &GroupPool,
         plans: &[&AutoBids],
     ) -> impl std::future::Future<Output = Result<Vec<AutoBidsOutcome>, StoreError>> + Send {
         try_group(pool, plans)
@@ -189,57 +270,129 @@ impl Grouped for AutoBidGroups {
 }
 
 /// Decides and writes one group in one transaction; one outcome per plan.
-async fn try_group(pool: &SqlitePool, plans: &[&AutoBids]) -> Result<Vec<AutoBidsOutcome>, StoreError> {
+/// The same code runs on both engines: PostgreSQL also locks what it reads
+/// (leads, then rule spend, then the buyers' accounts, each in id order —
+/// the per-lead path's order, so the two cannot deadlock) and runs the
+/// writes one statement at a time; SQLite's one writer needs no locks and
+/// sends the writes as one batch.
+async fn try_group(pool: &GroupPool, plans: &[&AutoBids]) -> Result<Vec<AutoBidsOutcome>, StoreError> {
     let Some(first) = plans.first() else { return Ok(Vec::new()) };
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
-
-    // 1. The state the group's decisions depend on.
-    let leads: BTreeSet<Uuid> = plans.iter().map(|a| a.lead_id.as_uuid()).collect();
-    let mut args = Vec::with_capacity(leads.len());
-    let l = in_list(&mut args, leads.iter().map(|l| Arg::Uuid(*l)));
-    let sql = format!("SELECT id, bid_count, auction_ends_at FROM leads WHERE status = 'in_auction' AND id IN ({l})");
-    let rows: Vec<(Uuid, i64, Option<i64>)> =
-        bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
-    let open: HashMap<Uuid, (i64, i64)> = rows.into_iter().map(|(id, n, ends)| (id, (n, ends.unwrap_or(0)))).collect();
-
-    let mut bidders: HashMap<Uuid, HashSet<AccountId>> = HashMap::new();
-    if !open.is_empty() {
-        let mut args = Vec::with_capacity(open.len());
-        let l = in_list(&mut args, open.keys().map(|l| Arg::Uuid(*l)));
-        let sql = format!("SELECT lead_id, buyer_id FROM bids WHERE status = 'live' AND lead_id IN ({l})");
-        let rows: Vec<(Uuid, Uuid)> =
-            bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
-        for (lead, buyer) in rows {
-            bidders.entry(lead).or_default().insert(AccountId::from_uuid(buyer));
-        }
-    }
-
     let day = crate::days_since_epoch(first.at.date_naive());
+    let leads: BTreeSet<Uuid> = plans.iter().map(|a| a.lead_id.as_uuid()).collect();
     let rules: BTreeSet<Uuid> =
         plans.iter().flat_map(|a| a.attempts.iter().filter_map(|b| b.budget.map(|x| x.rule_id))).collect();
-    let mut spent: HashMap<Uuid, i64> = HashMap::new();
-    if !rules.is_empty() {
-        let mut args = vec![Arg::I64(day)];
-        let l = in_list(&mut args, rules.iter().map(|r| Arg::Uuid(*r)));
-        let sql = format!("SELECT rule_id, spent FROM rule_spend WHERE day = $1 AND rule_id IN ({l})");
-        let rows: Vec<(Uuid, i64)> =
-            bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
-        spent.extend(rows);
-    }
+    let buyers: BTreeSet<AccountId> = plans.iter().flat_map(|a| a.attempts.iter().map(|b| b.buyer_id)).collect();
+    with_group_pool!(pool, |p, pg| {
+        let mut tx = p.begin_write().await.map_err(map_err)?;
+        if pg {
+            // As the per-lead path: an idempotent job redoes a commit lost
+            // in a crash, so the hot balance rows are not held through an
+            // fsync.
+            sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await.map_err(map_err)?;
+        }
+        let lock = |order: &str| if pg { format!(" ORDER BY {order} FOR NO KEY UPDATE") } else { String::new() };
 
-    let accounts: BTreeSet<String> =
-        plans.iter().flat_map(|a| a.attempts.iter().map(|b| LedgerAccount::available(b.buyer_id).id)).collect();
-    let mut available: HashMap<String, i64> = HashMap::new();
-    if !accounts.is_empty() {
-        let mut args = Vec::with_capacity(accounts.len());
-        let l = in_list(&mut args, accounts.into_iter().map(Arg::Text));
-        let sql = format!("SELECT id, balance FROM ledger_accounts WHERE id IN ({l})");
-        let rows: Vec<(String, i64)> =
+        // 1. The state the group's decisions depend on.
+        let mut args = Vec::with_capacity(leads.len());
+        let l = in_list(&mut args, leads.iter().map(|l| Arg::Uuid(*l)));
+        let sql = format!(
+            "SELECT id, bid_count, auction_ends_at FROM leads WHERE status = 'in_auction' AND id IN ({l}){}",
+            lock("id")
+        );
+        let rows: Vec<(Uuid, i64, Option<i64>)> =
             bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
-        available.extend(rows);
-    }
+        let open: HashMap<Uuid, (i64, i64)> =
+            rows.into_iter().map(|(id, n, ends)| (id, (n, ends.unwrap_or(0)))).collect();
 
-    // 2. Every lead in arrival order, each on what the earlier ones left.
+        let mut bidders: HashMap<Uuid, HashSet<AccountId>> = HashMap::new();
+        if !open.is_empty() {
+            let mut args = Vec::with_capacity(open.len());
+            let l = in_list(&mut args, open.keys().map(|l| Arg::Uuid(*l)));
+            let sql = format!("SELECT lead_id, buyer_id FROM bids WHERE status = 'live' AND lead_id IN ({l})");
+            let rows: Vec<(Uuid, Uuid)> =
+                bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
+            for (lead, buyer) in rows {
+                bidders.entry(lead).or_default().insert(AccountId::from_uuid(buyer));
+            }
+        }
+
+        let mut spent: HashMap<Uuid, i64> = HashMap::new();
+        if !rules.is_empty() {
+            if pg {
+                // Materialised first, so the lock below covers every budget.
+                let mut args = Vec::with_capacity(rules.len() * 2);
+                for r in &rules {
+                    args.push(Arg::Uuid(*r));
+                    args.push(Arg::I64(day));
+                }
+                let sql = format!(
+                    "INSERT INTO rule_spend (rule_id, day, spent) SELECT v.column1, v.column2, 0
+                     FROM (VALUES {}) AS v ON CONFLICT (rule_id, day) DO NOTHING",
+                    crate::tuples(pg, rules.len(), 2)
+                );
+                bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *tx).await.map_err(map_err)?;
+            }
+            let mut args = vec![Arg::I64(day)];
+            let l = in_list(&mut args, rules.iter().map(|r| Arg::Uuid(*r)));
+            let sql =
+                format!("SELECT rule_id, spent FROM rule_spend WHERE day = $1 AND rule_id IN ({l}){}", lock("rule_id"));
+            let rows: Vec<(Uuid, i64)> =
+                bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
+            spent.extend(rows);
+        }
+
+        let mut available: HashMap<String, i64> = HashMap::new();
+        if !buyers.is_empty() {
+            let mut args = Vec::with_capacity(buyers.len());
+            let l = in_list(&mut args, buyers.iter().map(|b| Arg::Text(LedgerAccount::available(*b).id)));
+            let sql = format!("SELECT id, balance FROM ledger_accounts WHERE id IN ({l}){}", lock("id"));
+            let rows: Vec<(String, i64)> =
+                bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
+            available.extend(rows);
+        }
+
+        // 2. Every lead in arrival order, each on what the earlier ones left.
+        let d = decide_group(plans, &open, bidders, &mut spent, &mut available);
+
+        // 3. Writes: the netted ledger posting, then the rest.
+        if !d.placed.is_empty() {
+            let locks: Vec<Movement> = d.placed.iter().map(|b| bid_lock(b)).collect();
+            let at = plans.iter().map(|a| a.at).max().unwrap_or(first.at);
+            if let Err(e) = apply_movements!(tx, &locks, at, pg) {
+                let _ = tx.rollback().await;
+                return Err(match e {
+                    PostError::Insufficient => {
+                        StoreError::Backend("auto-bid group: a balance changed under the lock".into())
+                    }
+                    PostError::Store(s) => s,
+                });
+            }
+        }
+        run_batch!(tx, auto_bid_writes(pg, day, &d), pg)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(d.outcomes)
+    })
+}
+
+/// An auto-bid group decided in memory.
+struct DecidedGroup<'a> {
+    outcomes: Vec<AutoBidsOutcome>,
+    placed: Vec<&'a PlaceBid>,
+    decisions: Vec<Decision>,
+    /// Bids added per lead.
+    added: Vec<(Uuid, i64)>,
+}
+
+/// Decides every lead of the group in arrival order with the per-lead
+/// path's [`decide_auto_bids`], each on the bidders, spend and balances the
+/// earlier ones left.
+fn decide_group<'a>(
+    plans: &[&'a AutoBids],
+    open: &HashMap<Uuid, (i64, i64)>,
+    mut bidders: HashMap<Uuid, HashSet<AccountId>>,
+    spent: &mut HashMap<Uuid, i64>,
+    available: &mut HashMap<String, i64>,
+) -> DecidedGroup<'a> {
     let mut outcomes = Vec::with_capacity(plans.len());
     let mut placed_all: Vec<&PlaceBid> = Vec::new();
     let mut decisions = Vec::new();
@@ -252,7 +405,7 @@ async fn try_group(pool: &SqlitePool, plans: &[&AutoBids]) -> Result<Vec<AutoBid
         let results = match state {
             Some(_) if !a.attempts.is_empty() => {
                 let existing = bidders.entry(lead).or_default();
-                let (results, placed) = decide_auto_bids(a, at, existing, &mut spent, &mut available);
+                let (results, placed) = decide_auto_bids(a, at, existing, spent, available);
                 for b in &placed {
                     existing.insert(b.buyer_id);
                 }
@@ -267,85 +420,75 @@ async fn try_group(pool: &SqlitePool, plans: &[&AutoBids]) -> Result<Vec<AutoBid
         decisions.extend(decisions_of(a, &results));
         outcomes.push(AutoBidsOutcome { results, bid_count: count.0 });
     }
+    let mut added: Vec<(Uuid, i64)> = counts.into_iter().filter(|(_, c)| c.1 > 0).map(|(l, c)| (l, c.1)).collect();
+    added.sort_unstable();
+    DecidedGroup { outcomes, placed: placed_all, decisions, added }
+}
 
-    // 3. Writes: the netted ledger posting, then one multi-statement batch.
-    if !placed_all.is_empty() {
-        let locks: Vec<Movement> = placed_all.iter().map(|b| bid_lock(b)).collect();
-        let at = plans.iter().map(|a| a.at).max().unwrap_or(first.at);
-        if let Err(e) = post_sqlite(&mut tx, &locks, at).await {
-            let _ = tx.rollback().await;
-            return Err(match e {
-                PostError::Insufficient => {
-                    StoreError::Backend("auto-bid group: a balance changed under the lock".into())
-                }
-                PostError::Store(s) => s,
-            });
-        }
-    }
-    let mut spend: HashMap<Uuid, i64> = HashMap::new();
-    for b in &placed_all {
+/// The writes of a decided auto-bid group after its ledger posting: rule
+/// spend, bids, bid counts, decisions.
+fn auto_bid_writes(pg: bool, day: i64, d: &DecidedGroup<'_>) -> Batch {
+    let mut batch = Batch::new(pg);
+    let mut spend: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for b in &d.placed {
         if let Some(x) = b.budget {
             *spend.entry(x.rule_id).or_insert(0) += b.amount.micros();
         }
     }
-    let mut qb = QueryBuilder::<Sqlite>::new("");
-    let mut statements = 0;
-    if !spend.is_empty() {
-        qb.push("INSERT INTO rule_spend (rule_id, day, spent) ");
-        qb.push_values(spend.iter(), |mut t, (r, amount)| {
-            t.push_bind(*r).push_bind(day).push_bind(*amount);
-        });
-        qb.push(" ON CONFLICT (rule_id, day) DO UPDATE SET spent = rule_spend.spent + excluded.spent; ");
-        statements += 1;
-    }
-    for chunk in placed_all.chunks(CHUNK) {
-        qb.push(
-            "INSERT INTO bids (id, lead_id, buyer_id, amount, fee, source, rule_id, status, created_at, updated_at) ",
-        );
-        qb.push_values(chunk.iter(), |mut t, b| {
+    let spend: Vec<(&Uuid, &i64)> = spend.iter().collect();
+    batch.rows(
+        "INSERT INTO rule_spend (rule_id, day, spent) VALUES ",
+        &spend,
+        3,
+        |(r, amount)| vec![Arg::Uuid(**r), Arg::I64(day), Arg::I64(**amount)],
+        " ON CONFLICT (rule_id, day) DO UPDATE SET spent = rule_spend.spent + excluded.spent",
+    );
+    batch.rows(
+        &format!("INSERT INTO bids ({BID_COLUMNS}) VALUES "),
+        &d.placed,
+        10,
+        |b| {
             let at = micros(b.at);
-            t.push_bind(b.id)
-                .push_bind(b.lead_id.as_uuid())
-                .push_bind(b.buyer_id.as_uuid())
-                .push_bind(b.amount.micros())
-                .push_bind(b.fee.micros())
-                .push_bind(b.source.as_str())
-                .push_bind(b.rule_id)
-                .push_bind("live")
-                .push_bind(at)
-                .push_bind(at);
-        });
-        qb.push("; ");
-        statements += 1;
-    }
-    let added: Vec<(Uuid, i64)> = counts.iter().filter(|(_, c)| c.1 > 0).map(|(l, c)| (*l, c.1)).collect();
-    if !added.is_empty() {
-        qb.push("UPDATE leads SET bid_count = bid_count + v.column2 FROM (");
-        qb.push_values(added.iter(), |mut t, (l, n)| {
-            t.push_bind(*l).push_bind(*n);
-        });
-        qb.push(") AS v WHERE leads.id = v.column1; ");
-        statements += 1;
-    }
-    for chunk in decisions.chunks(CHUNK) {
-        qb.push("INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at) ");
-        qb.push_values(chunk.iter(), |mut t, d| {
-            t.push_bind(d.id)
-                .push_bind(d.rule_id)
-                .push_bind(d.lead_id)
-                .push_bind(d.outcome.clone())
-                .push_bind(d.reason.clone())
-                .push_bind(d.amount.map(|m| m.micros()))
-                .push_bind(micros(d.created_at));
-        });
-        qb.push("; ");
-        statements += 1;
-    }
-    if statements > 0 {
-        qb.build().execute(&mut *tx).await.map_err(map_err)?;
-    }
-    tx.commit().await.map_err(map_err)?;
-    Ok(outcomes)
+            vec![
+                Arg::Uuid(b.id),
+                Arg::Uuid(b.lead_id.as_uuid()),
+                Arg::Uuid(b.buyer_id.as_uuid()),
+                Arg::I64(b.amount.micros()),
+                Arg::I64(b.fee.micros()),
+                Arg::Text(b.source.as_str().to_owned()),
+                Arg::OptUuid(b.rule_id),
+                Arg::Text("live".into()),
+                Arg::I64(at),
+                Arg::I64(at),
+            ]
+        },
+        "",
+    );
+    batch.rows(
+        "UPDATE leads SET bid_count = leads.bid_count + v.column2 FROM (VALUES ",
+        &d.added,
+        2,
+        |(l, n)| vec![Arg::Uuid(*l), Arg::I64(*n)],
+        ") AS v WHERE leads.id = v.column1",
+    );
+    batch.rows(
+        "INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at) VALUES ",
+        &d.decisions,
+        7,
+        |x| {
+            vec![
+                Arg::Uuid(x.id),
+                Arg::Uuid(x.rule_id),
+                Arg::Uuid(x.lead_id),
+                Arg::Text(x.outcome.clone()),
+                Arg::Text(x.reason.clone()),
+                Arg::OptI64(x.amount.map(|m| m.micros())),
+                Arg::I64(micros(x.created_at)),
+            ]
+        },
+        "",
+    );
+    batch
 }
 
 /// Auction closes (`close_auction`): the same group commit for the
@@ -354,13 +497,14 @@ async fn try_group(pool: &SqlitePool, plans: &[&AutoBids]) -> Result<Vec<AutoBid
 pub(crate) struct CloseGroups;
 
 impl Grouped for CloseGroups {
+    type Pool = GroupPool;
     type Plan = CloseAuction;
     type Outcome = CloseOutcome;
     // Bids per lead are read in the transaction; leads bound the group
     // (the default weight of one).
     const NAME: &'static str = "close_auction";
     fn run(
-        pool: &SqlitePool,
+        pool: &GroupPool,
         plans: &[&CloseAuction],
     ) -> impl std::future::Future<Output = Result<Vec<CloseOutcome>, StoreError>> + Send {
         try_close_group(pool, plans)
@@ -368,125 +512,154 @@ impl Grouped for CloseGroups {
 }
 
 /// Closes every lead of the group in arrival order in one transaction:
-/// two reads (open leads, their live bids), the winners picked in memory
-/// exactly as the per-lead close does, one multi-statement batch (bid
-/// statuses, sold and unsold leads, follow-up jobs) and one netted posting
-/// of every settlement and release.
-async fn try_close_group(pool: &SqlitePool, closes: &[&CloseAuction]) -> Result<Vec<CloseOutcome>, StoreError> {
+/// two reads (open leads, locked on PostgreSQL in id order; their live
+/// bids), the winners picked in memory exactly as the per-lead close does,
+/// the writes (bid statuses, sold and unsold leads, follow-up jobs) and one
+/// netted posting of every settlement and release, the balance rows last.
+async fn try_close_group(pool: &GroupPool, closes: &[&CloseAuction]) -> Result<Vec<CloseOutcome>, StoreError> {
     let Some(first) = closes.first() else { return Ok(Vec::new()) };
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
     let ids: BTreeSet<Uuid> = closes.iter().map(|c| c.lead_id.as_uuid()).collect();
-    let mut args = Vec::with_capacity(ids.len());
-    let l = in_list(&mut args, ids.iter().map(|l| Arg::Uuid(*l)));
-    let sql = format!("SELECT id, seller_id, seed FROM leads WHERE status = 'in_auction' AND id IN ({l})");
-    let rows: Vec<(Uuid, Uuid, Option<Vec<u8>>)> =
-        bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
-    let open: HashMap<Uuid, (Uuid, Option<Vec<u8>>)> = rows.into_iter().map(|(id, s, seed)| (id, (s, seed))).collect();
-    let mut bids: HashMap<Uuid, Vec<Bid>> = HashMap::new();
-    if !open.is_empty() {
-        let mut args = Vec::with_capacity(open.len());
-        let l = in_list(&mut args, open.keys().map(|l| Arg::Uuid(*l)));
-        let sql = format!("SELECT {BID_COLUMNS} FROM bids WHERE status = 'live' AND lead_id IN ({l}) ORDER BY id");
-        let rows: Vec<BidRow> =
+    with_group_pool!(pool, |p, pg| {
+        let mut tx = p.begin_write().await.map_err(map_err)?;
+        let mut args = Vec::with_capacity(ids.len());
+        let l = in_list(&mut args, ids.iter().map(|l| Arg::Uuid(*l)));
+        let lock = if pg { " ORDER BY id FOR NO KEY UPDATE" } else { "" };
+        let sql = format!("SELECT id, seller_id, seed FROM leads WHERE status = 'in_auction' AND id IN ({l}){lock}");
+        let rows: Vec<(Uuid, Uuid, Option<Vec<u8>>)> =
             bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
-        for r in rows {
-            let b = Bid::from(r);
-            bids.entry(b.lead_id.as_uuid()).or_default().push(b);
+        let open: HashMap<Uuid, (Uuid, Option<Vec<u8>>)> =
+            rows.into_iter().map(|(id, s, seed)| (id, (s, seed))).collect();
+        let mut bids: HashMap<Uuid, Vec<Bid>> = HashMap::new();
+        if !open.is_empty() {
+            let mut args = Vec::with_capacity(open.len());
+            let l = in_list(&mut args, open.keys().map(|l| Arg::Uuid(*l)));
+            let sql = format!("SELECT {BID_COLUMNS} FROM bids WHERE status = 'live' AND lead_id IN ({l}) ORDER BY id");
+            let rows: Vec<BidRow> =
+                bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
+            for r in rows {
+                let b = Bid::from(r);
+                bids.entry(b.lead_id.as_uuid()).or_default().push(b);
+            }
         }
-    }
+        let d = match decide_closes(closes, &open, bids) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        };
+        run_batch!(tx, close_writes(pg, &d), pg)?;
+        if !d.movements.is_empty() {
+            let at = closes.iter().map(|c| c.at).max().unwrap_or(first.at);
+            if let Err(e) = apply_movements!(tx, &d.movements, at, pg) {
+                let _ = tx.rollback().await;
+                return Err(match e {
+                    PostError::Insufficient => {
+                        StoreError::Corrupt("close group: a lock exceeds its locked balance".into())
+                    }
+                    PostError::Store(s) => s,
+                });
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(d.outcomes)
+    })
+}
 
-    let mut outcomes = Vec::with_capacity(closes.len());
+/// A close group decided in memory.
+struct DecidedCloses<'a> {
+    outcomes: Vec<CloseOutcome>,
+    movements: Vec<Movement>,
+    statuses: Vec<(Uuid, &'static str, i64)>,
+    sold: Vec<(Uuid, i64, Uuid, i64)>,
+    unsold: Vec<(Uuid, i64, i64)>,
+    jobs: Vec<&'a NewJob>,
+}
+
+/// Picks each open lead's winner with the verifiable tie-break, in arrival
+/// order; a lead named twice is closed by its first plan.
+fn decide_closes<'a>(
+    closes: &[&'a CloseAuction],
+    open: &HashMap<Uuid, (Uuid, Option<Vec<u8>>)>,
+    mut bids: HashMap<Uuid, Vec<Bid>>,
+) -> Result<DecidedCloses<'a>, StoreError> {
+    let mut d = DecidedCloses {
+        outcomes: Vec::with_capacity(closes.len()),
+        movements: Vec::new(),
+        statuses: Vec::new(),
+        sold: Vec::new(),
+        unsold: Vec::new(),
+        jobs: Vec::new(),
+    };
     let mut closed: HashSet<Uuid> = HashSet::new();
-    let mut movements: Vec<Movement> = Vec::new();
-    let mut statuses: Vec<(Uuid, &'static str, i64)> = Vec::new();
-    let mut sold: Vec<(Uuid, i64, Uuid, i64)> = Vec::new();
-    let mut unsold: Vec<(Uuid, i64, i64)> = Vec::new();
-    let mut jobs: Vec<&NewJob> = Vec::new();
     for c in closes {
         let lead = c.lead_id.as_uuid();
         let at = micros(c.at);
         let Some((seller, seed)) = open.get(&lead).filter(|_| closed.insert(lead)) else {
-            outcomes.push(CloseOutcome::NotInAuction);
+            d.outcomes.push(CloseOutcome::NotInAuction);
             continue;
         };
         let seed: [u8; 32] = seed.clone().and_then(|s| s.try_into().ok()).unwrap_or([0u8; 32]);
         let lead_bids = bids.remove(&lead).unwrap_or_default();
         let ranked: Vec<RankedBid> = lead_bids.iter().map(|b| RankedBid { id: b.id, amount: b.amount }).collect();
         let Some(w) = winner(&ranked, &seed, &lead) else {
-            unsold.push((lead, micros(c.listed_until), at));
-            jobs.extend(&c.unsold_jobs);
-            outcomes.push(CloseOutcome::Unsold);
+            d.unsold.push((lead, micros(c.listed_until), at));
+            d.jobs.extend(&c.unsold_jobs);
+            d.outcomes.push(CloseOutcome::Unsold);
             continue;
         };
         let (mut won, mut lost): (Vec<Bid>, Vec<Bid>) = lead_bids.into_iter().partition(|b| b.id == w.id);
         let Some(mut win) = won.pop() else {
-            let _ = tx.rollback().await;
             return Err(StoreError::Corrupt("winner not among bids".into()));
         };
-        movements.extend(close_movements(c.lead_id, AccountId::from_uuid(*seller), &win, &lost));
-        statuses.push((win.id, "won", at));
-        statuses.extend(lost.iter().map(|l| (l.id, "lost", at)));
-        sold.push((lead, win.amount.micros(), win.buyer_id.as_uuid(), at));
-        jobs.extend(&c.sold_jobs);
+        d.movements.extend(close_movements(c.lead_id, AccountId::from_uuid(*seller), &win, &lost));
+        d.statuses.push((win.id, "won", at));
+        d.statuses.extend(lost.iter().map(|l| (l.id, "lost", at)));
+        d.sold.push((lead, win.amount.micros(), win.buyer_id.as_uuid(), at));
+        d.jobs.extend(&c.sold_jobs);
         win.status = "won".into();
         for l in &mut lost {
             l.status = "lost".into();
         }
-        outcomes.push(CloseOutcome::Sold { winner: win, losers: lost });
+        d.outcomes.push(CloseOutcome::Sold { winner: win, losers: lost });
     }
+    Ok(d)
+}
 
-    let mut qb = QueryBuilder::<Sqlite>::new("");
-    let mut statements = 0;
-    for chunk in statuses.chunks(CHUNK) {
-        qb.push("UPDATE bids SET status = v.column2, updated_at = v.column3 FROM (");
-        qb.push_values(chunk.iter(), |mut t, (id, status, at)| {
-            t.push_bind(*id).push_bind(*status).push_bind(*at);
-        });
-        qb.push(") AS v WHERE bids.id = v.column1; ");
-        statements += 1;
-    }
-    for chunk in sold.chunks(CHUNK) {
-        qb.push(
-            "UPDATE leads SET status = 'sold', sold_price = v.column2, buyer_id = v.column3, sold_at = v.column4, \
-             sale_kind = 'auction', updated_at = v.column4 FROM (",
-        );
-        qb.push_values(chunk.iter(), |mut t, (id, price, buyer, at)| {
-            t.push_bind(*id).push_bind(*price).push_bind(*buyer).push_bind(*at);
-        });
-        qb.push(") AS v WHERE leads.id = v.column1; ");
-        statements += 1;
-    }
-    for chunk in unsold.chunks(CHUNK) {
-        qb.push(
-            "UPDATE leads SET status = 'unsold', listed_until = v.column2, sale_kind = NULL, updated_at = v.column3 \
-             FROM (",
-        );
-        qb.push_values(chunk.iter(), |mut t, (id, until, at)| {
-            t.push_bind(*id).push_bind(*until).push_bind(*at);
-        });
-        qb.push(") AS v WHERE leads.id = v.column1; ");
-        statements += 1;
-    }
-    for chunk in jobs.chunks(CHUNK) {
-        push_jobs_insert(&mut qb, chunk.iter().copied());
-        qb.push("; ");
-        statements += 1;
-    }
-    if statements > 0 {
-        qb.build().execute(&mut *tx).await.map_err(map_err)?;
-    }
-    if !movements.is_empty() {
-        let at = closes.iter().map(|c| c.at).max().unwrap_or(first.at);
-        if let Err(e) = post_sqlite(&mut tx, &movements, at).await {
-            let _ = tx.rollback().await;
-            return Err(match e {
-                PostError::Insufficient => StoreError::Corrupt("close group: a lock exceeds its locked balance".into()),
-                PostError::Store(s) => s,
-            });
-        }
-    }
-    tx.commit().await.map_err(map_err)?;
-    Ok(outcomes)
+/// A decided close group's writes before its ledger posting.
+fn close_writes(pg: bool, d: &DecidedCloses<'_>) -> Batch {
+    let mut batch = Batch::new(pg);
+    batch.rows(
+        "UPDATE bids SET status = v.column2, updated_at = v.column3 FROM (VALUES ",
+        &d.statuses,
+        3,
+        |(id, status, at)| vec![Arg::Uuid(*id), Arg::Text((*status).to_owned()), Arg::I64(*at)],
+        ") AS v WHERE bids.id = v.column1",
+    );
+    batch.rows(
+        "UPDATE leads SET status = 'sold', sold_price = v.column2, buyer_id = v.column3, sold_at = v.column4, \
+         sale_kind = 'auction', updated_at = v.column4 FROM (VALUES ",
+        &d.sold,
+        4,
+        |(id, price, buyer, at)| vec![Arg::Uuid(*id), Arg::I64(*price), Arg::Uuid(*buyer), Arg::I64(*at)],
+        ") AS v WHERE leads.id = v.column1",
+    );
+    batch.rows(
+        "UPDATE leads SET status = 'unsold', listed_until = v.column2, sale_kind = NULL, updated_at = v.column3 \
+         FROM (VALUES ",
+        &d.unsold,
+        3,
+        |(id, until, at)| vec![Arg::Uuid(*id), Arg::I64(*until), Arg::I64(*at)],
+        ") AS v WHERE leads.id = v.column1",
+    );
+    batch.rows(
+        &format!("INSERT INTO jobs ({JOB_INSERT_COLUMNS}) VALUES "),
+        &d.jobs,
+        14,
+        |j| job_args(j).into(),
+        JOB_INSERT_CONFLICT,
+    );
+    batch
 }
 
 /// The first plan of each lead, in order: a lead named twice in one group
@@ -511,6 +684,7 @@ fn answers<P>(plans: &[&P], lead: impl Fn(&P) -> LeadId, written: &HashSet<Uuid>
 pub(crate) struct ScoreGroups;
 
 impl Grouped for ScoreGroups {
+    type Pool = SqlitePool;
     type Plan = ScoreAndOpen;
     type Outcome = bool;
     const NAME: &'static str = "score_lead";
@@ -572,6 +746,7 @@ async fn try_score_group(pool: &SqlitePool, plans: &[&ScoreAndOpen]) -> Result<V
 pub(crate) struct MintGroups;
 
 impl Grouped for MintGroups {
+    type Pool = SqlitePool;
     type Plan = NewMint;
     type Outcome = bool;
     const NAME: &'static str = "mint_nft";

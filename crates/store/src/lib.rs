@@ -105,6 +105,8 @@ enum Db {
         write: PgPool,
         read: PgPool,
         replica: Arc<ReplicaHealth>,
+        autobid: groups::GroupWriter<groups::AutoBidGroups>,
+        closes: groups::GroupWriter<groups::CloseGroups>,
     },
 }
 
@@ -180,7 +182,7 @@ macro_rules! with_pool {
     ($self:expr, read, |$pool:ident| $body:expr) => {
         match &$self.db {
             Db::Sqlite { read: $pool, .. } => $body,
-            Db::Postgres { read, write, replica } => {
+            Db::Postgres { read, write, replica, .. } => {
                 let on_replica = replica.enabled && replica.is_up();
                 let first = {
                     let $pool = if on_replica { read } else { write };
@@ -222,6 +224,9 @@ macro_rules! bind_args {
                 Arg::Uuid(v) => q.bind(v),
                 Arg::OptI64(v) => q.bind(v),
                 Arg::OptUuid(v) => q.bind(v),
+                Arg::I16(v) => q.bind(v),
+                Arg::OptText(v) => q.bind(v),
+                Arg::Json(v) => q.bind(sqlx::types::Json(v)),
             };
         }
         q
@@ -237,6 +242,9 @@ enum Arg {
     Uuid(Uuid),
     OptI64(Option<i64>),
     OptUuid(Option<Uuid>),
+    I16(i16),
+    OptText(Option<String>),
+    Json(serde_json::Value),
 }
 
 /// `rows` tuples of `cols` placeholders for a statement whose only binds
@@ -356,7 +364,9 @@ impl SqlStore {
             };
             // Fail fast on a wrong URL rather than at the first request.
             sqlx::query("SELECT 1").execute(&write).await.map_err(map_err)?;
-            Ok(Self { db: Db::Postgres { write, read, replica } })
+            let autobid = groups::spawn_writer(groups::GroupPool::Postgres(write.clone()));
+            let closes = groups::spawn_writer(groups::GroupPool::Postgres(write.clone()));
+            Ok(Self { db: Db::Postgres { write, read, replica, autobid, closes } })
         } else if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -387,8 +397,8 @@ impl SqlStore {
             let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(base);
             tokio::spawn(checkpoint_loop(checkpointer, write.clone()));
             let ingest = ingest::spawn_group_writer(write.clone());
-            let autobid = groups::spawn_writer(write.clone());
-            let closes = groups::spawn_writer(write.clone());
+            let autobid = groups::spawn_writer(groups::GroupPool::Sqlite(write.clone()));
+            let closes = groups::spawn_writer(groups::GroupPool::Sqlite(write.clone()));
             let scores = groups::spawn_writer(write.clone());
             let mints = groups::spawn_writer(write.clone());
             Ok(Self { db: Db::Sqlite { write, read, ingest, autobid, closes, scores, mints } })
@@ -400,20 +410,28 @@ impl SqlStore {
         }
     }
 
-    /// The most leads one SQLite group transaction has handled, by group
-    /// kind (`auto_bid`, `close_auction`, `score_lead`, `mint_nft`). `None`
-    /// on PostgreSQL, which writes per lead, and for an unknown kind.
+    /// The most leads one group transaction has handled, by group kind
+    /// (`auto_bid`, `close_auction` on both engines; `score_lead`,
+    /// `mint_nft` on SQLite). `None` for a kind the engine writes per lead.
     pub fn largest_group(&self, kind: &str) -> Option<usize> {
         use std::sync::atomic::Ordering::Relaxed;
-        let Db::Sqlite { autobid, closes, scores, mints, .. } = &self.db else { return None };
-        let counter = match kind {
-            "auto_bid" => &autobid.largest,
-            "close_auction" => &closes.largest,
-            "score_lead" => &scores.largest,
-            "mint_nft" => &mints.largest,
+        let counter = match (&self.db, kind) {
+            (Db::Sqlite { autobid, .. } | Db::Postgres { autobid, .. }, "auto_bid") => &autobid.largest,
+            (Db::Sqlite { closes, .. } | Db::Postgres { closes, .. }, "close_auction") => &closes.largest,
+            (Db::Sqlite { scores, .. }, "score_lead") => &scores.largest,
+            (Db::Sqlite { mints, .. }, "mint_nft") => &mints.largest,
             _ => return None,
         };
         Some(counter.load(Relaxed))
+    }
+
+    /// The auto-bid and close group writers (both engines have them).
+    fn market_groups(
+        &self,
+    ) -> (&groups::GroupWriter<groups::AutoBidGroups>, &groups::GroupWriter<groups::CloseGroups>) {
+        match &self.db {
+            Db::Sqlite { autobid, closes, .. } | Db::Postgres { autobid, closes, .. } => (autobid, closes),
+        }
     }
 
     /// Applies pending migrations of this engine.
@@ -564,23 +582,45 @@ const JOB_INSERT_COLUMNS: &str = "id, kind, vertical, lead_id, payload, status, 
 fn push_jobs_insert<'j>(qb: &mut QueryBuilder<Sqlite>, jobs: impl IntoIterator<Item = &'j NewJob>) {
     qb.push(format!("INSERT INTO jobs ({JOB_INSERT_COLUMNS}) "));
     qb.push_values(jobs, |mut b, j| {
-        let lead_id = j.payload.get("lead_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
-        b.push_bind(j.id.as_uuid())
-            .push_bind(j.kind.clone())
-            .push_bind(j.vertical.clone())
-            .push_bind(lead_id)
-            .push_bind(Json(j.payload.clone()))
-            .push_bind("queued")
-            .push_bind(0_i64)
-            .push_bind(i64::from(j.max_attempts))
-            .push_bind(micros(j.run_at))
-            .push_bind(j.priority)
-            .push_bind(j.correlation_id.clone())
-            .push_bind(j.dedupe_key.clone())
-            .push_bind(micros(j.created_at))
-            .push_bind(micros(j.created_at));
+        for a in job_args(j) {
+            match a {
+                Arg::I64(v) => b.push_bind(v),
+                Arg::F64(v) => b.push_bind(v),
+                Arg::Text(v) => b.push_bind(v),
+                Arg::Uuid(v) => b.push_bind(v),
+                Arg::OptI64(v) => b.push_bind(v),
+                Arg::OptUuid(v) => b.push_bind(v),
+                Arg::I16(v) => b.push_bind(v),
+                Arg::OptText(v) => b.push_bind(v),
+                Arg::Json(v) => b.push_bind(Json(v)),
+            };
+        }
     });
-    qb.push(" ON CONFLICT (dedupe_key) DO NOTHING");
+    qb.push(JOB_INSERT_CONFLICT);
+}
+
+/// What follows a multi-row `jobs` insert.
+const JOB_INSERT_CONFLICT: &str = " ON CONFLICT (dedupe_key) DO NOTHING";
+
+/// A new job's values in [`JOB_INSERT_COLUMNS`] order.
+fn job_args(j: &NewJob) -> [Arg; 14] {
+    let lead_id = j.payload.get("lead_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
+    [
+        Arg::Uuid(j.id.as_uuid()),
+        Arg::Text(j.kind.clone()),
+        Arg::OptText(j.vertical.clone()),
+        Arg::OptUuid(lead_id),
+        Arg::Json(j.payload.clone()),
+        Arg::Text("queued".into()),
+        Arg::I64(0),
+        Arg::I64(i64::from(j.max_attempts)),
+        Arg::I64(micros(j.run_at)),
+        Arg::I16(j.priority),
+        Arg::Text(j.correlation_id.clone()),
+        Arg::OptText(j.dedupe_key.clone()),
+        Arg::I64(micros(j.created_at)),
+        Arg::I64(micros(j.created_at)),
+    ]
 }
 
 /// Inserts a [`NewJob`] (skipped when its dedupe key exists); evaluates to
@@ -1385,9 +1425,11 @@ impl Store for SqlStore {
     }
 }
 
+// The market's ledger macros (`apply_movements!`) serve the group writers.
+#[macro_use]
+mod market;
 mod groups;
 mod ingest;
-mod market;
 mod nft;
 mod queue;
 

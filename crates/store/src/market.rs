@@ -414,16 +414,6 @@ pub(crate) fn bid_lock(b: &PlaceBid) -> Movement {
     )
 }
 
-/// Posts `movements` (netted) in a SQLite transaction: the auto-bid group
-/// writer's entry to [`apply_movements!`].
-pub(crate) async fn post_sqlite(
-    tx: &mut sqlx::SqliteConnection,
-    movements: &[Movement],
-    at: DateTime<Utc>,
-) -> Result<(), PostError> {
-    apply_movements!(tx, movements, at, false)
-}
-
 /// Bumps the rule-set version (in the transaction of a rule change).
 const BUMP_RULE_SET: &str = "UPDATE rule_set_version SET version = version + 1 WHERE id = 1";
 
@@ -769,12 +759,10 @@ impl Market for SqlStore {
     }
 
     async fn place_auto_bids(&self, a: &AutoBids) -> Result<AutoBidsOutcome, StoreError> {
-        // SQLite: decided with whatever other leads are waiting, in one
-        // transaction (crates/store/src/autobid.rs); this per-lead
-        // transaction is PostgreSQL's path and the group's fallback.
-        if let Db::Sqlite { autobid, .. } = &self.db
-            && let Some(outcome) = crate::groups::submit(autobid, a).await
-        {
+        // Decided with whatever other leads are waiting, in one transaction
+        // (crates/store/src/groups.rs); this per-lead transaction is the
+        // group's fallback.
+        if let Some(outcome) = crate::groups::submit(self.market_groups().0, a).await {
             return Ok(outcome);
         }
         let pg = self.postgres();
@@ -1055,12 +1043,10 @@ impl Market for SqlStore {
     }
 
     async fn close_auction(&self, c: &CloseAuction) -> Result<CloseOutcome, StoreError> {
-        // SQLite: closed with whatever other leads are waiting, in one
-        // transaction (crates/store/src/groups.rs); this per-lead
-        // transaction is PostgreSQL's path and the group's fallback.
-        if let Db::Sqlite { closes, .. } = &self.db
-            && let Some(outcome) = crate::groups::submit(closes, c).await
-        {
+        // Closed with whatever other leads are waiting, in one transaction
+        // (crates/store/src/groups.rs); this per-lead transaction is the
+        // group's fallback.
+        if let Some(outcome) = crate::groups::submit(self.market_groups().1, c).await {
             return Ok(outcome);
         }
         let at = micros(c.at);
