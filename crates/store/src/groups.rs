@@ -122,12 +122,12 @@ impl Batch {
         Self { pg, statements: Vec::new() }
     }
 
-    /// `head`, then `items` as tuples of `cols` binds each ([`CHUNK`] rows
-    /// per statement), then `tail`; nothing for no items.
+    /// `head`, then `items` as [`crate::multi_rows`] of `cols` binds each
+    /// ([`CHUNK`] rows per statement), then `tail`; nothing for no items.
     fn rows<T>(&mut self, head: &str, items: &[T], cols: usize, args: impl Fn(&T) -> Vec<Arg>, tail: &str) {
         for chunk in items.chunks(CHUNK) {
-            let sql = format!("{head}{}{tail}", crate::tuples(self.pg, chunk.len(), cols));
-            self.statements.push((sql, chunk.iter().flat_map(&args).collect()));
+            let (rows, binds) = crate::multi_rows(self.pg, cols, chunk.iter().flat_map(&args).collect());
+            self.statements.push((format!("{head}{rows}{tail}"), binds));
         }
     }
 }
@@ -294,9 +294,9 @@ async fn try_group(pool: &GroupPool, plans: &[&AutoBids]) -> Result<Vec<AutoBids
 
         // 1. The state the group's decisions depend on.
         let mut args = Vec::with_capacity(leads.len());
-        let l = in_list(&mut args, leads.iter().map(|l| Arg::Uuid(*l)));
+        let l = crate::member_of(pg, &mut args, leads.iter().map(|l| Arg::Uuid(*l)));
         let sql = format!(
-            "SELECT id, bid_count, auction_ends_at FROM leads WHERE status = 'in_auction' AND id IN ({l}){}",
+            "SELECT id, bid_count, auction_ends_at FROM leads WHERE status = 'in_auction' AND id {l}{}",
             lock("id")
         );
         let rows: Vec<(Uuid, i64, Option<i64>)> =
@@ -307,8 +307,8 @@ async fn try_group(pool: &GroupPool, plans: &[&AutoBids]) -> Result<Vec<AutoBids
         let mut bidders: HashMap<Uuid, HashSet<AccountId>> = HashMap::new();
         if !open.is_empty() {
             let mut args = Vec::with_capacity(open.len());
-            let l = in_list(&mut args, open.keys().map(|l| Arg::Uuid(*l)));
-            let sql = format!("SELECT lead_id, buyer_id FROM bids WHERE status = 'live' AND lead_id IN ({l})");
+            let l = crate::member_of(pg, &mut args, open.keys().map(|l| Arg::Uuid(*l)));
+            let sql = format!("SELECT lead_id, buyer_id FROM bids WHERE status = 'live' AND lead_id {l}");
             let rows: Vec<(Uuid, Uuid)> =
                 bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
             for (lead, buyer) in rows {
@@ -325,17 +325,17 @@ async fn try_group(pool: &GroupPool, plans: &[&AutoBids]) -> Result<Vec<AutoBids
                     args.push(Arg::Uuid(*r));
                     args.push(Arg::I64(day));
                 }
+                let (rows, args) = crate::multi_rows(pg, 2, args);
                 let sql = format!(
                     "INSERT INTO rule_spend (rule_id, day, spent) SELECT v.column1, v.column2, 0
-                     FROM (VALUES {}) AS v ON CONFLICT (rule_id, day) DO NOTHING",
-                    crate::tuples(pg, rules.len(), 2)
+                     FROM ({rows}) AS v ON CONFLICT (rule_id, day) DO NOTHING"
                 );
                 bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *tx).await.map_err(map_err)?;
             }
             let mut args = vec![Arg::I64(day)];
-            let l = in_list(&mut args, rules.iter().map(|r| Arg::Uuid(*r)));
+            let l = crate::member_of(pg, &mut args, rules.iter().map(|r| Arg::Uuid(*r)));
             let sql =
-                format!("SELECT rule_id, spent FROM rule_spend WHERE day = $1 AND rule_id IN ({l}){}", lock("rule_id"));
+                format!("SELECT rule_id, spent FROM rule_spend WHERE day = $1 AND rule_id {l}{}", lock("rule_id"));
             let rows: Vec<(Uuid, i64)> =
                 bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
             spent.extend(rows);
@@ -344,8 +344,8 @@ async fn try_group(pool: &GroupPool, plans: &[&AutoBids]) -> Result<Vec<AutoBids
         let mut available: HashMap<String, i64> = HashMap::new();
         if !buyers.is_empty() {
             let mut args = Vec::with_capacity(buyers.len());
-            let l = in_list(&mut args, buyers.iter().map(|b| Arg::Text(LedgerAccount::available(*b).id)));
-            let sql = format!("SELECT id, balance FROM ledger_accounts WHERE id IN ({l}){}", lock("id"));
+            let l = crate::member_of(pg, &mut args, buyers.iter().map(|b| Arg::Text(LedgerAccount::available(*b).id)));
+            let sql = format!("SELECT id, balance FROM ledger_accounts WHERE id {l}{}", lock("id"));
             let rows: Vec<(String, i64)> =
                 bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
             available.extend(rows);
@@ -437,14 +437,14 @@ fn auto_bid_writes(pg: bool, day: i64, d: &DecidedGroup<'_>) -> Batch {
     }
     let spend: Vec<(&Uuid, &i64)> = spend.iter().collect();
     batch.rows(
-        "INSERT INTO rule_spend (rule_id, day, spent) VALUES ",
+        "INSERT INTO rule_spend (rule_id, day, spent) ",
         &spend,
         3,
         |(r, amount)| vec![Arg::Uuid(**r), Arg::I64(day), Arg::I64(**amount)],
         " ON CONFLICT (rule_id, day) DO UPDATE SET spent = rule_spend.spent + excluded.spent",
     );
     batch.rows(
-        &format!("INSERT INTO bids ({BID_COLUMNS}) VALUES "),
+        &format!("INSERT INTO bids ({BID_COLUMNS}) "),
         &d.placed,
         10,
         |b| {
@@ -465,14 +465,14 @@ fn auto_bid_writes(pg: bool, day: i64, d: &DecidedGroup<'_>) -> Batch {
         "",
     );
     batch.rows(
-        "UPDATE leads SET bid_count = leads.bid_count + v.column2 FROM (VALUES ",
+        "UPDATE leads SET bid_count = leads.bid_count + v.column2 FROM (",
         &d.added,
         2,
         |(l, n)| vec![Arg::Uuid(*l), Arg::I64(*n)],
         ") AS v WHERE leads.id = v.column1",
     );
     batch.rows(
-        "INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at) VALUES ",
+        "INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at) ",
         &d.decisions,
         7,
         |x| {
@@ -522,9 +522,9 @@ async fn try_close_group(pool: &GroupPool, closes: &[&CloseAuction]) -> Result<V
     with_group_pool!(pool, |p, pg| {
         let mut tx = p.begin_write().await.map_err(map_err)?;
         let mut args = Vec::with_capacity(ids.len());
-        let l = in_list(&mut args, ids.iter().map(|l| Arg::Uuid(*l)));
+        let l = crate::member_of(pg, &mut args, ids.iter().map(|l| Arg::Uuid(*l)));
         let lock = if pg { " ORDER BY id FOR NO KEY UPDATE" } else { "" };
-        let sql = format!("SELECT id, seller_id, seed FROM leads WHERE status = 'in_auction' AND id IN ({l}){lock}");
+        let sql = format!("SELECT id, seller_id, seed FROM leads WHERE status = 'in_auction' AND id {l}{lock}");
         let rows: Vec<(Uuid, Uuid, Option<Vec<u8>>)> =
             bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
         let open: HashMap<Uuid, (Uuid, Option<Vec<u8>>)> =
@@ -532,8 +532,8 @@ async fn try_close_group(pool: &GroupPool, closes: &[&CloseAuction]) -> Result<V
         let mut bids: HashMap<Uuid, Vec<Bid>> = HashMap::new();
         if !open.is_empty() {
             let mut args = Vec::with_capacity(open.len());
-            let l = in_list(&mut args, open.keys().map(|l| Arg::Uuid(*l)));
-            let sql = format!("SELECT {BID_COLUMNS} FROM bids WHERE status = 'live' AND lead_id IN ({l}) ORDER BY id");
+            let l = crate::member_of(pg, &mut args, open.keys().map(|l| Arg::Uuid(*l)));
+            let sql = format!("SELECT {BID_COLUMNS} FROM bids WHERE status = 'live' AND lead_id {l} ORDER BY id");
             let rows: Vec<BidRow> =
                 bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
             for r in rows {
@@ -630,7 +630,7 @@ fn decide_closes<'a>(
 fn close_writes(pg: bool, d: &DecidedCloses<'_>) -> Batch {
     let mut batch = Batch::new(pg);
     batch.rows(
-        "UPDATE bids SET status = v.column2, updated_at = v.column3 FROM (VALUES ",
+        "UPDATE bids SET status = v.column2, updated_at = v.column3 FROM (",
         &d.statuses,
         3,
         |(id, status, at)| vec![Arg::Uuid(*id), Arg::Text((*status).to_owned()), Arg::I64(*at)],
@@ -638,7 +638,7 @@ fn close_writes(pg: bool, d: &DecidedCloses<'_>) -> Batch {
     );
     batch.rows(
         "UPDATE leads SET status = 'sold', sold_price = v.column2, buyer_id = v.column3, sold_at = v.column4, \
-         sale_kind = 'auction', updated_at = v.column4 FROM (VALUES ",
+         sale_kind = 'auction', updated_at = v.column4 FROM (",
         &d.sold,
         4,
         |(id, price, buyer, at)| vec![Arg::Uuid(*id), Arg::I64(*price), Arg::Uuid(*buyer), Arg::I64(*at)],
@@ -646,14 +646,14 @@ fn close_writes(pg: bool, d: &DecidedCloses<'_>) -> Batch {
     );
     batch.rows(
         "UPDATE leads SET status = 'unsold', listed_until = v.column2, sale_kind = NULL, updated_at = v.column3 \
-         FROM (VALUES ",
+         FROM (",
         &d.unsold,
         3,
         |(id, until, at)| vec![Arg::Uuid(*id), Arg::I64(*until), Arg::I64(*at)],
         ") AS v WHERE leads.id = v.column1",
     );
     batch.rows(
-        &format!("INSERT INTO jobs ({JOB_INSERT_COLUMNS}) VALUES "),
+        &format!("INSERT INTO jobs ({JOB_INSERT_COLUMNS}) "),
         &d.jobs,
         14,
         |j| job_args(j).into(),

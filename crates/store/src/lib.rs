@@ -227,6 +227,12 @@ macro_rules! bind_args {
                 Arg::I16(v) => q.bind(v),
                 Arg::OptText(v) => q.bind(v),
                 Arg::Json(v) => q.bind(sqlx::types::Json(v)),
+                Arg::Uuids(v) => q.bind(v),
+                Arg::I64s(v) => q.bind(v),
+                Arg::Texts(v) => q.bind(v),
+                Arg::I16s(v) => q.bind(v),
+                Arg::F64s(v) => q.bind(v),
+                Arg::Jsons(v) => q.bind(v),
             };
         }
         q
@@ -245,6 +251,77 @@ enum Arg {
     I16(i16),
     OptText(Option<String>),
     Json(serde_json::Value),
+    // One column of a PostgreSQL `UNNEST` ([`multi_rows`]).
+    Uuids(PgArray<Uuid>),
+    I64s(PgArray<i64>),
+    Texts(PgArray<String>),
+    I16s(PgArray<i16>),
+    F64s(PgArray<f64>),
+    Jsons(PgArray<Json<serde_json::Value>>),
+}
+
+/// A column of values bound as one PostgreSQL array. It is a type of its
+/// own so that [`bind_args!`] compiles for SQLite too, which has no arrays
+/// and refuses one at bind time ([`multi_rows`] and [`member_of`] only
+/// build them for PostgreSQL).
+#[derive(Clone, Debug, Default)]
+struct PgArray<T>(Vec<Option<T>>);
+
+impl<T> sqlx::Type<sqlx::Postgres> for PgArray<T>
+where
+    Vec<Option<T>>: sqlx::Type<sqlx::Postgres>,
+{
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <Vec<Option<T>> as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <Vec<Option<T>> as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'q, T> sqlx::Encode<'q, sqlx::Postgres> for PgArray<T>
+where
+    Vec<Option<T>>: sqlx::Encode<'q, sqlx::Postgres>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <Vec<Option<T>> as sqlx::Encode<'q, sqlx::Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl<T> sqlx::Type<Sqlite> for PgArray<T> {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <String as sqlx::Type<Sqlite>>::type_info()
+    }
+}
+
+impl<'q, T> sqlx::Encode<'q, Sqlite> for PgArray<T> {
+    fn encode_by_ref(
+        &self,
+        _: &mut <Sqlite as sqlx::Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        Err("arrays are bound on PostgreSQL only".into())
+    }
+}
+
+/// The rows of a multi-row statement: `args` row-major, `cols` per row.
+/// SQLite: `VALUES (?, …), …`. PostgreSQL: `SELECT * FROM UNNEST($1::uuid[],
+/// …) AS u(column1, …)`, one array per column, so the text is the same for
+/// any number of rows and is parsed and planned once per connection instead
+/// of once per row count. Either way the columns are named `column1…`, as
+/// a `VALUES` list's are, for `UPDATE … FROM (…) AS v WHERE … = v.column1`.
+fn multi_rows(pg: bool, cols: usize, args: Vec<Arg>) -> (String, Vec<Arg>) {
+    let rows = args.len() / cols.max(1);
+    if !pg {
+        return (format!("VALUES {}", tuples(false, rows, cols)), args);
+    }
+    let columns = to_columns(cols, rows, args);
+    let arrays: Vec<String> =
+        columns.iter().enumerate().map(|(i, c)| format!("${}::{}[]", i + 1, array_type(c))).collect();
+    let names: Vec<String> = (1..=columns.len()).map(|i| format!("column{i}")).collect();
+    (format!("SELECT * FROM UNNEST({}) AS u({})", arrays.join(", "), names.join(", ")), columns)
 }
 
 /// `rows` tuples of `cols` placeholders for a statement whose only binds
@@ -564,6 +641,75 @@ fn push(args: &mut Vec<Arg>, a: Arg) -> String {
     format!("${}", args.len())
 }
 
+/// Row-major `args` (`cols` per row) as one array [`Arg`] per column.
+fn to_columns(cols: usize, rows: usize, args: Vec<Arg>) -> Vec<Arg> {
+    let mut columns: Vec<Arg> = Vec::with_capacity(cols);
+    for (i, a) in args.into_iter().enumerate() {
+        let c = i % cols;
+        if columns.len() <= c {
+            columns.push(match &a {
+                Arg::Uuid(_) | Arg::OptUuid(_) | Arg::Uuids(_) => Arg::Uuids(PgArray(Vec::with_capacity(rows))),
+                Arg::I64(_) | Arg::OptI64(_) | Arg::I64s(_) => Arg::I64s(PgArray(Vec::with_capacity(rows))),
+                Arg::Text(_) | Arg::OptText(_) | Arg::Texts(_) => Arg::Texts(PgArray(Vec::with_capacity(rows))),
+                Arg::I16(_) | Arg::I16s(_) => Arg::I16s(PgArray(Vec::with_capacity(rows))),
+                Arg::F64(_) | Arg::F64s(_) => Arg::F64s(PgArray(Vec::with_capacity(rows))),
+                Arg::Json(_) | Arg::Jsons(_) => Arg::Jsons(PgArray(Vec::with_capacity(rows))),
+            });
+        }
+        match (&mut columns[c], a) {
+            (Arg::Uuids(PgArray(v)), Arg::Uuid(x)) => v.push(Some(x)),
+            (Arg::Uuids(PgArray(v)), Arg::OptUuid(x)) => v.push(x),
+            (Arg::I64s(PgArray(v)), Arg::I64(x)) => v.push(Some(x)),
+            (Arg::I64s(PgArray(v)), Arg::OptI64(x)) => v.push(x),
+            (Arg::Texts(PgArray(v)), Arg::Text(x)) => v.push(Some(x)),
+            (Arg::Texts(PgArray(v)), Arg::OptText(x)) => v.push(x),
+            (Arg::I16s(PgArray(v)), Arg::I16(x)) => v.push(Some(x)),
+            (Arg::F64s(PgArray(v)), Arg::F64(x)) => v.push(Some(x)),
+            (Arg::Jsons(PgArray(v)), Arg::Json(x)) => v.push(Some(Json(x))),
+            // A column whose rows disagree on their type: NULL, which the
+            // column's constraints then reject (no caller builds one).
+            (Arg::Uuids(PgArray(v)), _) => v.push(None),
+            (Arg::I64s(PgArray(v)), _) => v.push(None),
+            (Arg::Texts(PgArray(v)), _) => v.push(None),
+            (Arg::I16s(PgArray(v)), _) => v.push(None),
+            (Arg::F64s(PgArray(v)), _) => v.push(None),
+            (Arg::Jsons(PgArray(v)), _) => v.push(None),
+            (_, _) => {}
+        }
+    }
+    columns
+}
+
+/// The PostgreSQL element type of an array [`Arg`].
+fn array_type(column: &Arg) -> &'static str {
+    match column {
+        Arg::Uuids(_) => "uuid",
+        Arg::I64s(_) => "int8",
+        Arg::Texts(_) => "text",
+        Arg::I16s(_) => "int2",
+        Arg::F64s(_) => "float8",
+        _ => "jsonb",
+    }
+}
+
+/// `IN (…)` on SQLite; on PostgreSQL `= ANY($n::type[])` with the values as
+/// one array, so the statement text does not depend on how many there are.
+fn member_of(pg: bool, args: &mut Vec<Arg>, values: impl IntoIterator<Item = Arg>) -> String {
+    if !pg {
+        return format!("IN ({})", in_list(args, values));
+    }
+    let values: Vec<Arg> = values.into_iter().collect();
+    let n = values.len();
+    match to_columns(1, n, values).pop() {
+        Some(column) => {
+            let t = array_type(&column);
+            args.push(column);
+            format!("= ANY(${}::{t}[])", args.len())
+        }
+        None => "IN (NULL)".to_owned(),
+    }
+}
+
 /// Placeholders for `x IN (…)`. An empty list gives `NULL`: `x IN (NULL)`
 /// matches nothing on both engines, where `x IN ()` is a PostgreSQL syntax
 /// error.
@@ -593,6 +739,10 @@ fn push_jobs_insert<'j>(qb: &mut QueryBuilder<Sqlite>, jobs: impl IntoIterator<I
                 Arg::I16(v) => b.push_bind(v),
                 Arg::OptText(v) => b.push_bind(v),
                 Arg::Json(v) => b.push_bind(Json(v)),
+                // Arrays are PostgreSQL `UNNEST` columns; a job row has none.
+                Arg::Uuids(_) | Arg::I64s(_) | Arg::Texts(_) | Arg::I16s(_) | Arg::F64s(_) | Arg::Jsons(_) => {
+                    b.push_bind(None::<String>)
+                }
             };
         }
     });
@@ -1437,6 +1587,32 @@ mod queue;
 mod tests {
     use super::*;
     use crate::testing::{Engine, TestDb};
+
+    /// SQLite gets a `VALUES` list of anonymous placeholders; PostgreSQL one
+    /// typed array per column, whatever the number of rows, with the
+    /// columns named as a `VALUES` list's are.
+    #[test]
+    fn multi_rows_are_values_on_sqlite_and_arrays_per_column_on_postgres() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let args = vec![Arg::Uuid(a), Arg::OptI64(None), Arg::Uuid(b), Arg::OptI64(Some(3))];
+        let (sql, binds) = multi_rows(false, 2, args.clone());
+        assert_eq!(sql, "VALUES (?, ?), (?, ?)");
+        assert_eq!(binds.len(), 4);
+        let (sql, binds) = multi_rows(true, 2, args);
+        assert_eq!(sql, "SELECT * FROM UNNEST($1::uuid[], $2::int8[]) AS u(column1, column2)");
+        match &binds[..] {
+            [Arg::Uuids(PgArray(ids)), Arg::I64s(PgArray(ns))] => {
+                assert_eq!(ids, &vec![Some(a), Some(b)]);
+                assert_eq!(ns, &vec![None, Some(3)]);
+            }
+            other => panic!("two array columns expected, got {other:?}"),
+        }
+        let mut args = vec![Arg::I64(7)];
+        assert_eq!(member_of(true, &mut args, [Arg::Text("x".into()), Arg::Text("y".into())]), "= ANY($2::text[])");
+        assert_eq!(member_of(true, &mut args, []), "IN (NULL)");
+        let mut args = vec![Arg::I64(7)];
+        assert_eq!(member_of(false, &mut args, [Arg::Text("x".into())]), "IN ($2)");
+    }
 
     /// Checkpoint starvation: readers that never pause must not let the WAL
     /// grow without bound (it grew to 8.8 GB in the end-to-end benchmark

@@ -221,18 +221,17 @@ macro_rules! apply_movements {
                     args.push(Arg::Text(a.kind.to_owned()));
                     args.push(Arg::I64(at));
                 }
-                let sql = format!(
-                    "INSERT INTO ledger_accounts (id, owner_id, kind, created_at) VALUES {} ON CONFLICT (id) DO NOTHING",
-                    crate::tuples($pg, changed.len(), 4)
-                );
+                let (rows, args) = crate::multi_rows($pg, 4, args);
+                let sql =
+                    format!("INSERT INTO ledger_accounts (id, owner_id, kind, created_at) {rows} ON CONFLICT (id) DO NOTHING");
                 bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
                     .execute(&mut *$tx)
                     .await
                     .map_err(|e| PostError::Store(map_err(e)))?;
                 if $pg {
                     let mut args = Vec::with_capacity(changed.len());
-                    let l = in_list(&mut args, changed.iter().map(|(a, _)| Arg::Text(a.id.clone())));
-                    let sql = format!("SELECT id FROM ledger_accounts WHERE id IN ({l}) ORDER BY id FOR NO KEY UPDATE");
+                    let l = crate::member_of(true, &mut args, changed.iter().map(|(a, _)| Arg::Text(a.id.clone())));
+                    let sql = format!("SELECT id FROM ledger_accounts WHERE id {l} ORDER BY id FOR NO KEY UPDATE");
                     bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
                         .fetch_all(&mut *$tx)
                         .await
@@ -243,13 +242,13 @@ macro_rules! apply_movements {
                     args.push(Arg::Text(a.id.clone()));
                     args.push(Arg::I64(*d));
                 }
+                let (rows, args) = crate::multi_rows($pg, 2, args);
                 let sql = format!(
                     "UPDATE ledger_accounts SET balance = ledger_accounts.balance + v.column2
-                     FROM (VALUES {}) AS v
+                     FROM ({rows}) AS v
                      WHERE ledger_accounts.id = v.column1
                        AND (ledger_accounts.kind = 'escrow' OR ledger_accounts.balance + v.column2 >= 0)
-                     RETURNING id",
-                    crate::tuples($pg, changed.len(), 2)
+                     RETURNING id"
                 );
                 let done = bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
                     .fetch_all(&mut *$tx)
@@ -282,10 +281,9 @@ macro_rules! apply_movements {
                         args.push(Arg::Text(m.reference.clone()));
                         args.push(Arg::I64(at));
                     }
+                    let (rows, args) = crate::multi_rows($pg, 7, args);
                     let sql = format!(
-                        "INSERT INTO ledger_entries (id, tx_id, account_id, amount, reason, reference, created_at)
-                         VALUES {}",
-                        crate::tuples($pg, chunk.len(), 7)
+                        "INSERT INTO ledger_entries (id, tx_id, account_id, amount, reason, reference, created_at) {rows}"
                     );
                     bind_args!(sqlx::query(AssertSqlSafe(sql)), args)
                         .execute(&mut *$tx)
@@ -318,9 +316,9 @@ macro_rules! insert_decisions {
                 args.push(Arg::OptI64(x.amount.map(|m| m.micros())));
                 args.push(Arg::I64(micros(x.created_at)));
             }
+            let (rows, args) = crate::multi_rows($pg, 7, args);
             let sql = format!(
-                "INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at) VALUES {}",
-                crate::tuples($pg, chunk.len(), 7)
+                "INSERT INTO rule_decisions (id, rule_id, lead_id, outcome, reason, amount, created_at) {rows}"
             );
             if let Err(e) = bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *$tx).await {
                 r = Err(map_err(e));
