@@ -42,9 +42,11 @@ pub struct WorkerConfig {
     pub vertical_limits: HashMap<String, u32>,
     /// Running jobs per kind in this process (absent: no limit).
     pub kind_limits: HashMap<String, usize>,
-    /// Slots of `concurrency` that only deadline jobs (auction closes,
-    /// listing expiries) may take, so one that falls due never waits for a
-    /// slot behind a backlog of other work.
+    /// Slots on top of `concurrency` that only deadline jobs (auction
+    /// closes, listing expiries) take, besides any of `concurrency` left
+    /// free: a close that falls due never waits for a slot behind a backlog
+    /// of other work, and closes in flight (mostly waiting for their group
+    /// transaction) never limit the closes per second.
     pub deadline_reserve: usize,
     /// Most background jobs (minting, bounty matching) running at once.
     pub background_limit: usize,
@@ -74,7 +76,7 @@ impl Default for WorkerConfig {
             default_vertical_limit: 32,
             vertical_limits: HashMap::new(),
             kind_limits: HashMap::new(),
-            deadline_reserve: 8,
+            deadline_reserve: 64,
             background_limit: 32,
             deadline_lookahead: Duration::ZERO,
             reap_interval: Duration::from_secs(5),
@@ -227,14 +229,13 @@ impl Worker {
     }
 
     /// How many jobs of each priority level a claim of `limit` may take:
-    /// deadline jobs any free slot; the others leave `deadline_reserve`
-    /// slots free, and background jobs stay within `background_limit`.
+    /// deadline jobs any free slot (of `concurrency` and of the
+    /// `deadline_reserve` on top of it); the others share `concurrency`, and
+    /// background jobs stay within `background_limit`.
     fn claimable_levels(&self, limit: u32) -> Vec<(i16, u32)> {
         let running = *lock(&self.level_running);
         let others = running[1] + running[2];
-        // A small worker keeps at most a quarter of its slots back.
-        let reserve = self.cfg.deadline_reserve.min(self.cfg.concurrency / 4);
-        let room = self.cfg.concurrency.saturating_sub(reserve).saturating_sub(others);
+        let room = self.cfg.concurrency.saturating_sub(others);
         let background = room.min(self.cfg.background_limit.max(1).saturating_sub(running[2]));
         let cap = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).min(limit);
         vec![(priority::DEADLINE, limit), (priority::NORMAL, cap(room)), (priority::BACKGROUND, cap(background))]
@@ -492,7 +493,7 @@ impl Worker {
                 break;
             }
             let busy = lock(&self.in_flight).len().saturating_sub(self.waiting.load(Ordering::Relaxed));
-            let free = self.cfg.concurrency.saturating_sub(busy);
+            let free = (self.cfg.concurrency + self.cfg.deadline_reserve).saturating_sub(busy);
             let mut claimed = 0;
             if free > 0 {
                 match self.claim(free).await {

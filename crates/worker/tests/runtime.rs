@@ -299,6 +299,51 @@ async fn deadline_jobs_are_claimed_ahead_and_run_on_time(engine: Engine) {
     assert!(ran[0] - due < chrono::Duration::milliseconds(200), "ran late: {}", ran[0] - due);
 }
 
+/// Holds every job until released.
+struct Gate {
+    started: AtomicUsize,
+    open: tokio::sync::Semaphore,
+}
+
+#[async_trait]
+impl JobHandler for Gate {
+    async fn run(&self, _: &JobContext, _: &JobRecord) -> Result<(), JobError> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let _pass = self.open.acquire().await.map_err(|e| JobError(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Normal jobs holding every slot of `concurrency` do not hold up a close:
+/// deadline jobs have `deadline_reserve` slots on top of it.
+async fn a_close_runs_while_normal_jobs_hold_every_slot(engine: Engine) {
+    let Some((_db, store)) = setup(engine).await else { return };
+    let gate = Arc::new(Gate { started: AtomicUsize::new(0), open: tokio::sync::Semaphore::new(0) });
+    let normal: Vec<NewJob> = (0..2).map(|_| job("score_lead", None)).collect();
+    store.enqueue(&normal).await.expect("enqueued");
+    let stamp = Arc::new(Stamp(Mutex::new(Vec::new())));
+    let cfg = WorkerConfig { concurrency: 2, deadline_reserve: 1, ..config("full") };
+    let w = worker(&store, cfg).handle("score_lead", gate.clone()).handle("close_auction", stamp.clone());
+    let (stop, h) = start(w);
+    for _ in 0..500 {
+        if gate.started.load(Ordering::SeqCst) == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(gate.started.load(Ordering::SeqCst), 2, "both normal jobs hold a slot");
+    let close = job("close_auction", None);
+    store.enqueue(std::slice::from_ref(&close)).await.expect("enqueued");
+    wait_for(&store, close.id, "done").await;
+    assert_eq!(stamp.0.lock().expect("lock").len(), 1);
+    gate.open.add_permits(2);
+    for j in &normal {
+        wait_for(&store, j.id, "done").await;
+    }
+    let _ = stop.send(true);
+    let _ = h.await;
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -319,4 +364,5 @@ on_both_engines!(
     a_vertical_limited_to_two_never_runs_more_than_two_while_others_proceed,
     run_once_drains_the_queue_deterministically,
     deadline_jobs_are_claimed_ahead_and_run_on_time,
+    a_close_runs_while_normal_jobs_hold_every_slot,
 );
