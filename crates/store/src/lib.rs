@@ -471,7 +471,10 @@ impl SqlStore {
                 .max_connections(opts.max_connections.clamp(1, 8))
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_lazy_with(base.clone().read_only(true));
-            let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(base);
+            // No busy handler: a restart that would have to wait for the
+            // writer or a reader gives up at once and is tried again.
+            let checkpointer =
+                SqlitePoolOptions::new().max_connections(1).connect_lazy_with(base.busy_timeout(Duration::ZERO));
             tokio::spawn(checkpoint_loop(checkpointer, write.clone()));
             let ingest = ingest::spawn_group_writer(write.clone());
             let autobid = groups::spawn_writer(groups::GroupPool::Sqlite(write.clone()));
@@ -568,6 +571,18 @@ impl SqlStore {
 /// overwritten in place rather than truncated and grown again.
 const WAL_RESTART_FRAMES: i64 = 8_192;
 
+/// Most frames not yet copied back that a restart may have to copy itself
+/// (~1 MiB): it does so holding the write lock, so every write waits for
+/// it; the passive checkpoints copy the rest without blocking anyone.
+const WAL_RESTART_LEFT: i64 = 256;
+
+/// Attempts per tick at a restart. The checkpointer has no busy handler, so
+/// an attempt that finds the writer or a reader in the way returns at once
+/// instead of holding the write lock while SQLite's busy handler sleeps in
+/// growing steps (65–205 ms per restart, every ~0.8 s, in the end-to-end
+/// benchmark: BENCHMARKS.md, issue 4 §6).
+const WAL_RESTART_TRIES: usize = 20;
+
 /// Checkpoints the WAL from its own connection, passively every 250 ms
 /// (never blocks the writer), until the writer pool closes.
 ///
@@ -578,11 +593,11 @@ const WAL_RESTART_FRAMES: i64 = 8_192;
 /// the end-to-end benchmark grew an 8.8 GB WAL in three minutes, and the
 /// kernel's zeroing of its new blocks took 8.5 % of the CPU (BENCHMARKS.md,
 /// issue 4 §4). So once a passive checkpoint reports the log at
-/// [`WAL_RESTART_FRAMES`] or more with at most a quarter of that not yet
+/// [`WAL_RESTART_FRAMES`] or more with at most [`WAL_RESTART_LEFT`] not yet
 /// copied back (what the readers of the last moments still pin), a
-/// `RESTART` checkpoint follows: it holds the write lock only to copy that
-/// remainder and to wait for the current readers (milliseconds), never a
-/// whole log's worth. Not `TRUNCATE`: a truncated log is grown
+/// `RESTART` checkpoint follows, tried without waiting (see
+/// [`WAL_RESTART_TRIES`]): it holds the write lock only to copy that
+/// remainder, never a whole log's worth, and never to wait. Not `TRUNCATE`: a truncated log is grown
 /// again block by block.
 async fn checkpoint_loop(conn: SqlitePool, writer: SqlitePool) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -596,9 +611,22 @@ async fn checkpoint_loop(conn: SqlitePool, writer: SqlitePool) {
         let passive: Result<(i64, i64, i64), _> =
             sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&conn).await;
         match passive {
-            Ok((_, log, copied)) if log >= WAL_RESTART_FRAMES && log - copied <= WAL_RESTART_FRAMES / 4 => {
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&conn).await {
-                    tracing::debug!(error = %e, "WAL restart checkpoint failed");
+            Ok((_, log, copied)) if log >= WAL_RESTART_FRAMES && log - copied <= WAL_RESTART_LEFT => {
+                let mut done = false;
+                for _ in 0..WAL_RESTART_TRIES {
+                    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)").fetch_one(&conn).await
+                    {
+                        Ok((0, _, _)) => {
+                            done = true;
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!(error = %e, "WAL restart checkpoint failed"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                if !done {
+                    tracing::debug!(log, "WAL restart deferred: the writer or a reader was always in the way");
                 }
             }
             Ok(_) => {}
