@@ -76,7 +76,7 @@ impl Default for WorkerConfig {
             default_vertical_limit: 32,
             vertical_limits: HashMap::new(),
             kind_limits: HashMap::new(),
-            deadline_reserve: 64,
+            deadline_reserve: 8,
             background_limit: 32,
             deadline_lookahead: Duration::ZERO,
             reap_interval: Duration::from_secs(5),
