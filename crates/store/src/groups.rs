@@ -316,30 +316,7 @@ async fn try_group(pool: &GroupPool, plans: &[&AutoBids]) -> Result<Vec<AutoBids
             }
         }
 
-        let mut spent: HashMap<Uuid, i64> = HashMap::new();
-        if !rules.is_empty() {
-            if pg {
-                // Materialised first, so the lock below covers every budget.
-                let mut args = Vec::with_capacity(rules.len() * 2);
-                for r in &rules {
-                    args.push(Arg::Uuid(*r));
-                    args.push(Arg::I64(day));
-                }
-                let (rows, args) = crate::multi_rows(pg, 2, args);
-                let sql = format!(
-                    "INSERT INTO rule_spend (rule_id, day, spent) SELECT v.column1, v.column2, 0
-                     FROM ({rows}) AS v ON CONFLICT (rule_id, day) DO NOTHING"
-                );
-                bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *tx).await.map_err(map_err)?;
-            }
-            let mut args = vec![Arg::I64(day)];
-            let l = crate::member_of(pg, &mut args, rules.iter().map(|r| Arg::Uuid(*r)));
-            let sql =
-                format!("SELECT rule_id, spent FROM rule_spend WHERE day = $1 AND rule_id {l}{}", lock("rule_id"));
-            let rows: Vec<(Uuid, i64)> =
-                bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
-            spent.extend(rows);
-        }
+        let mut spent = read_rule_spend!(tx, &rules, day, pg)?;
 
         let mut available: HashMap<String, i64> = HashMap::new();
         if !buyers.is_empty() {

@@ -329,6 +329,49 @@ macro_rules! insert_decisions {
     }};
 }
 
+/// Today's spend of `$rules` (a `BTreeSet<Uuid>`) for `$day`, evaluating to
+/// `Result<HashMap<Uuid, i64>, StoreError>`. PostgreSQL materialises the
+/// missing `(rule, day)` rows first and locks them all in rule order, so two
+/// evaluations cannot both spend the same budget (SQLite's one writer
+/// already excludes that). Shared by the per-lead and the group auto-bids.
+macro_rules! read_rule_spend {
+    ($tx:expr, $rules:expr, $day:expr, $pg:expr) => {{
+        let rules: &BTreeSet<Uuid> = $rules;
+        let day: i64 = $day;
+        let mut spent: HashMap<Uuid, i64> = HashMap::new();
+        let mut result: Result<(), StoreError> = Ok(());
+        if !rules.is_empty() {
+            if $pg {
+                let mut args = Vec::with_capacity(rules.len() * 2);
+                for r in rules {
+                    args.push(Arg::Uuid(*r));
+                    args.push(Arg::I64(day));
+                }
+                let (rows, args) = crate::multi_rows($pg, 2, args);
+                let sql = format!(
+                    "INSERT INTO rule_spend (rule_id, day, spent) SELECT v.column1, v.column2, 0
+                     FROM ({rows}) AS v ON CONFLICT (rule_id, day) DO NOTHING"
+                );
+                if let Err(e) = bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *$tx).await {
+                    result = Err(map_err(e));
+                }
+            }
+            if result.is_ok() {
+                let mut args = vec![Arg::I64(day)];
+                let l = crate::member_of($pg, &mut args, rules.iter().map(|r| Arg::Uuid(*r)));
+                let lock = if $pg { " ORDER BY rule_id FOR NO KEY UPDATE" } else { "" };
+                let sql = format!("SELECT rule_id, spent FROM rule_spend WHERE day = $1 AND rule_id {l}{lock}");
+                match bind_args!(sqlx::query_as::<_, (Uuid, i64)>(AssertSqlSafe(sql)), args).fetch_all(&mut *$tx).await
+                {
+                    Ok(rows) => spent.extend(rows),
+                    Err(e) => result = Err(map_err(e)),
+                }
+            }
+        }
+        result.map(|()| spent)
+    }};
+}
+
 /// Decides one lead's auto-bid attempts in order against the locked state
 /// (`existing`: the lead's live bidders; `spent`: today's spend per rule;
 /// `available`: balances by account id, debited as bids are placed): per
@@ -800,32 +843,7 @@ impl Market for SqlStore {
                 // Budgets: PostgreSQL materialises and locks the (rule, day)
                 // rows so two evaluations cannot both spend the same budget.
                 let rules: BTreeSet<Uuid> = a.attempts.iter().filter_map(|b| b.budget.map(|x| x.rule_id)).collect();
-                let mut spent: HashMap<Uuid, i64> = HashMap::new();
-                if !rules.is_empty() {
-                    if pg {
-                        let mut args = Vec::with_capacity(rules.len() * 2);
-                        for r in &rules {
-                            args.push(Arg::Uuid(*r));
-                            args.push(Arg::I64(day));
-                        }
-                        let sql = format!(
-                            "INSERT INTO rule_spend (rule_id, day, spent) SELECT v.column1, v.column2, 0
-                             FROM (VALUES {}) AS v ON CONFLICT (rule_id, day) DO NOTHING",
-                            crate::tuples(pg, rules.len(), 2)
-                        );
-                        bind_args!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut *tx).await.map_err(map_err)?;
-                    }
-                    let mut args = vec![Arg::I64(day)];
-                    let l = in_list(&mut args, rules.iter().map(|r| Arg::Uuid(*r)));
-                    let lock = if pg { " ORDER BY rule_id FOR NO KEY UPDATE" } else { "" };
-                    let sql =
-                        format!("SELECT rule_id, spent FROM rule_spend WHERE day = $1 AND rule_id IN ({l}){lock}");
-                    let rows: Vec<(Uuid, i64)> = bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args)
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                    spent.extend(rows);
-                }
+                let mut spent = read_rule_spend!(tx, &rules, day, pg)?;
                 // Available balances of the candidate buyers, locked in id order.
                 let buyers: BTreeSet<AccountId> =
                     a.attempts.iter().map(|b| b.buyer_id).filter(|b| !existing.contains(b)).collect();
