@@ -1,5 +1,5 @@
-//! Group commit for the market's auto-bids and auction closes (both
-//! engines) and, on SQLite, for scoring and mint records (ADR 8, applied to
+//! Group commit for the market's auto-bids, auction closes and scoring
+//! (both engines) and, on SQLite, for mint records (ADR 8, applied to
 //! the market; ADR 7 addenda of sessions 6, 7 and 9). The auto-bid group is
 //! described here; the others follow it.
 //!
@@ -13,14 +13,14 @@
 //! (up to [`MAX_LEADS`] leads of one UTC day) into one transaction that
 //!
 //! 1. reads (on PostgreSQL: locks, in the per-lead path's order) the
-//!    group's leads, their live bidders, the rules' spend and the buyers'
-//!    balances (four statements for the whole group);
+//!    group's leads, their live bidders and the rules' spend, and reads the
+//!    buyers' balances (four statements for the whole group);
 //! 2. decides every lead **in arrival order in memory** with the same
 //!    function as the per-lead path, each lead seeing the balances, budgets
 //!    and bidders the earlier ones left;
-//! 3. posts every bid lock as one netted ledger posting and writes spend,
-//!    bids, bid counts and decisions as multi-row statements (one batch on
-//!    SQLite);
+//! 3. writes spend, bids, bid counts and decisions as multi-row statements
+//!    (one batch on SQLite), then posts every bid lock as one netted ledger
+//!    posting, which locks the balance rows last;
 //!
 //! then commits and answers. If the group transaction fails, its callers
 //! are told to run the per-lead transaction instead, so one bad lead fails
@@ -40,15 +40,12 @@ use leadex_core::ports::StoreError;
 use leadex_domain::market::{RankedBid, winner};
 use leadex_domain::{AccountId, LeadId};
 use sqlx::AssertSqlSafe;
-use sqlx::types::Json;
 use sqlx::{PgPool, QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::market::{BID_COLUMNS, BidRow, PostError, bid_lock, close_movements, decide_auto_bids, decisions_of};
-use crate::{
-    Arg, BeginWrite, JOB_INSERT_COLUMNS, JOB_INSERT_CONFLICT, in_list, job_args, map_err, micros, push_jobs_insert,
-};
+use crate::{Arg, BeginWrite, JOB_INSERT_COLUMNS, JOB_INSERT_CONFLICT, in_list, job_args, map_err, micros};
 
 /// Most leads one group decides (bounds the transaction and its statements'
 /// bind counts: rows are also chunked).
@@ -159,8 +156,31 @@ macro_rules! run_batch {
     }};
 }
 
+/// Times a group transaction's phases into
+/// `leadex_market_group_phase_seconds{kind, phase}`.
+struct Phases {
+    kind: &'static str,
+    at: std::time::Instant,
+}
+
+impl Phases {
+    fn start(kind: &'static str) -> Self {
+        Self { kind, at: std::time::Instant::now() }
+    }
+
+    /// Records the time since the last mark as `phase`.
+    fn mark(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        metrics::histogram!("leadex_market_group_phase_seconds", "kind" => self.kind, "phase" => phase)
+            .record(now.duration_since(self.at).as_secs_f64());
+        self.at = now;
+    }
+}
+
 struct Request<G: Grouped> {
     plan: G::Plan,
+    /// When it was handed over (for the wait phase).
+    queued: std::time::Instant,
     /// `None`: run the per-lead transaction instead.
     reply: oneshot::Sender<Option<G::Outcome>>,
 }
@@ -196,7 +216,7 @@ pub(crate) fn spawn_writer<G: Grouped>(write: G::Pool) -> GroupWriter<G> {
 /// transaction (the group failed, or the writer is gone).
 pub(crate) async fn submit<G: Grouped>(w: &GroupWriter<G>, plan: &G::Plan) -> Option<G::Outcome> {
     let (reply, rx) = oneshot::channel();
-    w.tx.send(Request { plan: plan.clone(), reply }).await.ok()?;
+    w.tx.send(Request { plan: plan.clone(), queued: std::time::Instant::now(), reply }).await.ok()?;
     rx.await.ok().flatten()
 }
 
@@ -224,6 +244,10 @@ async fn writer<G: Grouped>(pool: G::Pool, mut rx: mpsc::Receiver<Request<G>>, l
                 }
                 Err(_) => break,
             }
+        }
+        for r in &group {
+            metrics::histogram!("leadex_market_group_phase_seconds", "kind" => G::NAME, "phase" => "wait")
+                .record(r.queued.elapsed().as_secs_f64());
         }
         let plans: Vec<&G::Plan> = group.iter().map(|r| &r.plan).collect();
         let mut answers: Vec<Option<G::Outcome>> = match G::run(&pool, &plans).await {
@@ -270,9 +294,9 @@ impl Grouped for AutoBidGroups {
 }
 
 /// Decides and writes one group in one transaction; one outcome per plan.
-/// The same code runs on both engines: PostgreSQL also locks what it reads
-/// (leads, then rule spend, then the buyers' accounts, each in id order —
-/// the per-lead path's order, so the two cannot deadlock) and runs the
+/// The same code runs on both engines: PostgreSQL also locks leads, then
+/// rule spend, then (at the posting) the buyers' accounts, each in id order
+/// — the per-lead path's order, so the two cannot deadlock — and runs the
 /// writes one statement at a time; SQLite's one writer needs no locks and
 /// sends the writes as one batch.
 async fn try_group(pool: &GroupPool, plans: &[&AutoBids]) -> Result<Vec<AutoBidsOutcome>, StoreError> {
@@ -282,8 +306,10 @@ async fn try_group(pool: &GroupPool, plans: &[&AutoBids]) -> Result<Vec<AutoBids
     let rules: BTreeSet<Uuid> =
         plans.iter().flat_map(|a| a.attempts.iter().filter_map(|b| b.budget.map(|x| x.rule_id))).collect();
     let buyers: BTreeSet<AccountId> = plans.iter().flat_map(|a| a.attempts.iter().map(|b| b.buyer_id)).collect();
+    let mut phases = Phases::start(AutoBidGroups::NAME);
     with_group_pool!(pool, |p, pg| {
         let mut tx = p.begin_write().await.map_err(map_err)?;
+        phases.mark("begin");
         if pg {
             // As the per-lead path: an idempotent job redoes a commit lost
             // in a crash, so the hot balance rows are not held through an
@@ -322,16 +348,25 @@ async fn try_group(pool: &GroupPool, plans: &[&AutoBids]) -> Result<Vec<AutoBids
         if !buyers.is_empty() {
             let mut args = Vec::with_capacity(buyers.len());
             let l = crate::member_of(pg, &mut args, buyers.iter().map(|b| Arg::Text(LedgerAccount::available(*b).id)));
-            let sql = format!("SELECT id, balance FROM ledger_accounts WHERE id {l}{}", lock("id"));
+            // Not locked: the posting below locks them last and its
+            // conditional update refuses a balance that fell meanwhile
+            // (the group then fails and each lead runs alone), so the
+            // buyers' rows, which every close also posts to, are held only
+            // for the posting and the commit.
+            let sql = format!("SELECT id, balance FROM ledger_accounts WHERE id {l}");
             let rows: Vec<(String, i64)> =
                 bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
             available.extend(rows);
         }
 
+        phases.mark("read");
         // 2. Every lead in arrival order, each on what the earlier ones left.
         let d = decide_group(plans, &open, bidders, &mut spent, &mut available);
 
-        // 3. Writes: the netted ledger posting, then the rest.
+        // 3. Writes: spend, bids, counts and decisions, then the netted
+        // ledger posting (its balance row locks held only until the commit).
+        run_batch!(tx, auto_bid_writes(pg, day, &d), pg)?;
+        phases.mark("write");
         if !d.placed.is_empty() {
             let locks: Vec<Movement> = d.placed.iter().map(|b| bid_lock(b)).collect();
             let at = plans.iter().map(|a| a.at).max().unwrap_or(first.at);
@@ -339,14 +374,15 @@ async fn try_group(pool: &GroupPool, plans: &[&AutoBids]) -> Result<Vec<AutoBids
                 let _ = tx.rollback().await;
                 return Err(match e {
                     PostError::Insufficient => {
-                        StoreError::Backend("auto-bid group: a balance changed under the lock".into())
+                        StoreError::Backend("auto-bid group: a balance fell after it was read".into())
                     }
                     PostError::Store(s) => s,
                 });
             }
         }
-        run_batch!(tx, auto_bid_writes(pg, day, &d), pg)?;
+        phases.mark("post");
         tx.commit().await.map_err(map_err)?;
+        phases.mark("commit");
         Ok(d.outcomes)
     })
 }
@@ -496,8 +532,10 @@ impl Grouped for CloseGroups {
 async fn try_close_group(pool: &GroupPool, closes: &[&CloseAuction]) -> Result<Vec<CloseOutcome>, StoreError> {
     let Some(first) = closes.first() else { return Ok(Vec::new()) };
     let ids: BTreeSet<Uuid> = closes.iter().map(|c| c.lead_id.as_uuid()).collect();
+    let mut phases = Phases::start(CloseGroups::NAME);
     with_group_pool!(pool, |p, pg| {
         let mut tx = p.begin_write().await.map_err(map_err)?;
+        phases.mark("begin");
         let mut args = Vec::with_capacity(ids.len());
         let l = crate::member_of(pg, &mut args, ids.iter().map(|l| Arg::Uuid(*l)));
         let lock = if pg { " ORDER BY id FOR NO KEY UPDATE" } else { "" };
@@ -506,6 +544,7 @@ async fn try_close_group(pool: &GroupPool, closes: &[&CloseAuction]) -> Result<V
             bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
         let open: HashMap<Uuid, (Uuid, Option<Vec<u8>>)> =
             rows.into_iter().map(|(id, s, seed)| (id, (s, seed))).collect();
+        phases.mark("lock");
         let mut bids: HashMap<Uuid, Vec<Bid>> = HashMap::new();
         if !open.is_empty() {
             let mut args = Vec::with_capacity(open.len());
@@ -525,7 +564,9 @@ async fn try_close_group(pool: &GroupPool, closes: &[&CloseAuction]) -> Result<V
                 return Err(e);
             }
         };
+        phases.mark("read");
         run_batch!(tx, close_writes(pg, &d), pg)?;
+        phases.mark("write");
         if !d.movements.is_empty() {
             let at = closes.iter().map(|c| c.at).max().unwrap_or(first.at);
             if let Err(e) = apply_movements!(tx, &d.movements, at, pg) {
@@ -538,7 +579,9 @@ async fn try_close_group(pool: &GroupPool, closes: &[&CloseAuction]) -> Result<V
                 });
             }
         }
+        phases.mark("post");
         tx.commit().await.map_err(map_err)?;
+        phases.mark("commit");
         Ok(d.outcomes)
     })
 }
@@ -655,13 +698,13 @@ fn answers<P>(plans: &[&P], lead: impl Fn(&P) -> LeadId, written: &HashSet<Uuid>
 }
 
 /// Scoring (`score_and_open`): many leads' auctions opened in one
-/// transaction of four statements (BEGIN, one `UPDATE … FROM (VALUES …)
+/// transaction of four statements (BEGIN, one `UPDATE … FROM (rows)
 /// RETURNING`, one multi-row job insert, COMMIT) instead of 3 + jobs each.
 #[derive(Debug)]
 pub(crate) struct ScoreGroups;
 
 impl Grouped for ScoreGroups {
-    type Pool = SqlitePool;
+    type Pool = GroupPool;
     type Plan = ScoreAndOpen;
     type Outcome = bool;
     const NAME: &'static str = "score_lead";
@@ -669,7 +712,7 @@ impl Grouped for ScoreGroups {
         1 + p.jobs.len()
     }
     fn run(
-        pool: &SqlitePool,
+        pool: &GroupPool,
         plans: &[&ScoreAndOpen],
     ) -> impl std::future::Future<Output = Result<Vec<bool>, StoreError>> + Send {
         try_score_group(pool, plans)
@@ -678,42 +721,66 @@ impl Grouped for ScoreGroups {
 
 /// Opens every still-`received` lead of the group; a lead named twice is
 /// opened by its first plan only (the per-lead path's conditional update).
-async fn try_score_group(pool: &SqlitePool, plans: &[&ScoreAndOpen]) -> Result<Vec<bool>, StoreError> {
+/// PostgreSQL needs no row locks beyond the update's own: each lead is
+/// opened once, by whichever transaction updates it first.
+async fn try_score_group(pool: &GroupPool, plans: &[&ScoreAndOpen]) -> Result<Vec<bool>, StoreError> {
     let firsts = first_per_lead(plans, |o| o.lead_id);
     if firsts.is_empty() {
         return Ok(Vec::new());
     }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
-    let mut opened: HashSet<Uuid> = HashSet::new();
-    for chunk in firsts.chunks(CHUNK / 8) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "UPDATE leads SET status = 'in_auction', score = v.column2, tier = v.column3, score_breakdown = v.column4, \
-             auction_opened_at = v.column5, auction_ends_at = v.column6, seed = v.column7, seed_hash = v.column8, \
-             updated_at = v.column5 FROM (",
+    let breakdowns = firsts
+        .iter()
+        .map(|o| serde_json::to_value(o.score.breakdown))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Corrupt(format!("score breakdown: {e}")))?;
+    let firsts: Vec<(&ScoreAndOpen, serde_json::Value)> = firsts.into_iter().zip(breakdowns).collect();
+    with_group_pool!(pool, |p, pg| {
+        let mut tx = p.begin_write().await.map_err(map_err)?;
+        let mut opened: HashSet<Uuid> = HashSet::new();
+        for chunk in firsts.chunks(CHUNK / 8) {
+            let args = chunk
+                .iter()
+                .flat_map(|(o, breakdown)| {
+                    [
+                        Arg::Uuid(o.lead_id.as_uuid()),
+                        Arg::I64(i64::from(o.score.value)),
+                        Arg::Text(o.score.tier.as_str().to_owned()),
+                        Arg::Json(breakdown.clone()),
+                        Arg::I64(micros(o.opened_at)),
+                        Arg::I64(micros(o.ends_at)),
+                        Arg::Bytes(o.seed.to_vec()),
+                        Arg::Bytes(o.seed_hash.to_vec()),
+                    ]
+                })
+                .collect();
+            let (rows, args) = crate::multi_rows(pg, 8, args);
+            let sql = format!(
+                "UPDATE leads SET status = 'in_auction', score = v.column2, tier = v.column3, \
+                 score_breakdown = v.column4, auction_opened_at = v.column5, auction_ends_at = v.column6, \
+                 seed = v.column7, seed_hash = v.column8, updated_at = v.column5 FROM ({rows}) AS v \
+                 WHERE leads.id = v.column1 AND leads.status = 'received' RETURNING leads.id"
+            );
+            let ids: Vec<Uuid> =
+                bind_args!(sqlx::query_scalar(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
+            opened.extend(ids);
+        }
+        let jobs: Vec<&NewJob> = firsts
+            .iter()
+            .filter(|(o, _)| opened.contains(&o.lead_id.as_uuid()))
+            .flat_map(|(o, _)| o.jobs.iter())
+            .collect();
+        let mut batch = Batch::new(pg);
+        batch.rows(
+            &format!("INSERT INTO jobs ({JOB_INSERT_COLUMNS}) "),
+            &jobs,
+            14,
+            |j| job_args(j).into(),
+            JOB_INSERT_CONFLICT,
         );
-        qb.push_values(chunk.iter(), |mut t, o| {
-            t.push_bind(o.lead_id.as_uuid())
-                .push_bind(i64::from(o.score.value))
-                .push_bind(o.score.tier.as_str())
-                .push_bind(Json(o.score.breakdown))
-                .push_bind(micros(o.opened_at))
-                .push_bind(micros(o.ends_at))
-                .push_bind(o.seed.to_vec())
-                .push_bind(o.seed_hash.to_vec());
-        });
-        qb.push(") AS v WHERE leads.id = v.column1 AND leads.status = 'received' RETURNING leads.id");
-        let ids: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(map_err)?;
-        opened.extend(ids);
-    }
-    let jobs: Vec<&NewJob> =
-        firsts.iter().filter(|o| opened.contains(&o.lead_id.as_uuid())).flat_map(|o| o.jobs.iter()).collect();
-    for chunk in jobs.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new("");
-        push_jobs_insert(&mut qb, chunk.iter().copied());
-        qb.build().execute(&mut *tx).await.map_err(map_err)?;
-    }
-    tx.commit().await.map_err(map_err)?;
-    Ok(answers(plans, |o| o.lead_id, &opened))
+        run_batch!(tx, batch, pg)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(answers(plans, |o| o.lead_id, &opened))
+    })
 }
 
 /// Tokens to mint (`queue_mint`): many sold leads' mint records in one

@@ -107,6 +107,7 @@ enum Db {
         replica: Arc<ReplicaHealth>,
         autobid: groups::GroupWriter<groups::AutoBidGroups>,
         closes: groups::GroupWriter<groups::CloseGroups>,
+        scores: groups::GroupWriter<groups::ScoreGroups>,
     },
 }
 
@@ -227,12 +228,14 @@ macro_rules! bind_args {
                 Arg::I16(v) => q.bind(v),
                 Arg::OptText(v) => q.bind(v),
                 Arg::Json(v) => q.bind(sqlx::types::Json(v)),
+                Arg::Bytes(v) => q.bind(v),
                 Arg::Uuids(v) => q.bind(v),
                 Arg::I64s(v) => q.bind(v),
                 Arg::Texts(v) => q.bind(v),
                 Arg::I16s(v) => q.bind(v),
                 Arg::F64s(v) => q.bind(v),
                 Arg::Jsons(v) => q.bind(v),
+                Arg::Byteas(v) => q.bind(v),
             };
         }
         q
@@ -251,6 +254,7 @@ enum Arg {
     I16(i16),
     OptText(Option<String>),
     Json(serde_json::Value),
+    Bytes(Vec<u8>),
     // One column of a PostgreSQL `UNNEST` ([`multi_rows`]).
     Uuids(PgArray<Uuid>),
     I64s(PgArray<i64>),
@@ -258,6 +262,7 @@ enum Arg {
     I16s(PgArray<i16>),
     F64s(PgArray<f64>),
     Jsons(PgArray<Json<serde_json::Value>>),
+    Byteas(PgArray<Vec<u8>>),
 }
 
 /// A column of values bound as one PostgreSQL array. It is a type of its
@@ -443,7 +448,8 @@ impl SqlStore {
             sqlx::query("SELECT 1").execute(&write).await.map_err(map_err)?;
             let autobid = groups::spawn_writer(groups::GroupPool::Postgres(write.clone()));
             let closes = groups::spawn_writer(groups::GroupPool::Postgres(write.clone()));
-            Ok(Self { db: Db::Postgres { write, read, replica, autobid, closes } })
+            let scores = groups::spawn_writer(groups::GroupPool::Postgres(write.clone()));
+            Ok(Self { db: Db::Postgres { write, read, replica, autobid, closes, scores } })
         } else if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -479,7 +485,7 @@ impl SqlStore {
             let ingest = ingest::spawn_group_writer(write.clone());
             let autobid = groups::spawn_writer(groups::GroupPool::Sqlite(write.clone()));
             let closes = groups::spawn_writer(groups::GroupPool::Sqlite(write.clone()));
-            let scores = groups::spawn_writer(write.clone());
+            let scores = groups::spawn_writer(groups::GroupPool::Sqlite(write.clone()));
             let mints = groups::spawn_writer(write.clone());
             Ok(Self { db: Db::Sqlite { write, read, ingest, autobid, closes, scores, mints } })
         } else {
@@ -491,14 +497,14 @@ impl SqlStore {
     }
 
     /// The most leads one group transaction has handled, by group kind
-    /// (`auto_bid`, `close_auction` on both engines; `score_lead`,
+    /// (`auto_bid`, `close_auction`, `score_lead` on both engines;
     /// `mint_nft` on SQLite). `None` for a kind the engine writes per lead.
     pub fn largest_group(&self, kind: &str) -> Option<usize> {
         use std::sync::atomic::Ordering::Relaxed;
         let counter = match (&self.db, kind) {
             (Db::Sqlite { autobid, .. } | Db::Postgres { autobid, .. }, "auto_bid") => &autobid.largest,
             (Db::Sqlite { closes, .. } | Db::Postgres { closes, .. }, "close_auction") => &closes.largest,
-            (Db::Sqlite { scores, .. }, "score_lead") => &scores.largest,
+            (Db::Sqlite { scores, .. } | Db::Postgres { scores, .. }, "score_lead") => &scores.largest,
             (Db::Sqlite { mints, .. }, "mint_nft") => &mints.largest,
             _ => return None,
         };
@@ -682,6 +688,7 @@ fn to_columns(cols: usize, rows: usize, args: Vec<Arg>) -> Vec<Arg> {
                 Arg::I16(_) | Arg::I16s(_) => Arg::I16s(PgArray(Vec::with_capacity(rows))),
                 Arg::F64(_) | Arg::F64s(_) => Arg::F64s(PgArray(Vec::with_capacity(rows))),
                 Arg::Json(_) | Arg::Jsons(_) => Arg::Jsons(PgArray(Vec::with_capacity(rows))),
+                Arg::Bytes(_) | Arg::Byteas(_) => Arg::Byteas(PgArray(Vec::with_capacity(rows))),
             });
         }
         match (&mut columns[c], a) {
@@ -694,6 +701,7 @@ fn to_columns(cols: usize, rows: usize, args: Vec<Arg>) -> Vec<Arg> {
             (Arg::I16s(PgArray(v)), Arg::I16(x)) => v.push(Some(x)),
             (Arg::F64s(PgArray(v)), Arg::F64(x)) => v.push(Some(x)),
             (Arg::Jsons(PgArray(v)), Arg::Json(x)) => v.push(Some(Json(x))),
+            (Arg::Byteas(PgArray(v)), Arg::Bytes(x)) => v.push(Some(x)),
             // A column whose rows disagree on their type: NULL, which the
             // column's constraints then reject (no caller builds one).
             (Arg::Uuids(PgArray(v)), _) => v.push(None),
@@ -702,6 +710,7 @@ fn to_columns(cols: usize, rows: usize, args: Vec<Arg>) -> Vec<Arg> {
             (Arg::I16s(PgArray(v)), _) => v.push(None),
             (Arg::F64s(PgArray(v)), _) => v.push(None),
             (Arg::Jsons(PgArray(v)), _) => v.push(None),
+            (Arg::Byteas(PgArray(v)), _) => v.push(None),
             (_, _) => {}
         }
     }
@@ -716,6 +725,7 @@ fn array_type(column: &Arg) -> &'static str {
         Arg::Texts(_) => "text",
         Arg::I16s(_) => "int2",
         Arg::F64s(_) => "float8",
+        Arg::Byteas(_) => "bytea",
         _ => "jsonb",
     }
 }
@@ -767,10 +777,15 @@ fn push_jobs_insert<'j>(qb: &mut QueryBuilder<Sqlite>, jobs: impl IntoIterator<I
                 Arg::I16(v) => b.push_bind(v),
                 Arg::OptText(v) => b.push_bind(v),
                 Arg::Json(v) => b.push_bind(Json(v)),
+                Arg::Bytes(v) => b.push_bind(v),
                 // Arrays are PostgreSQL `UNNEST` columns; a job row has none.
-                Arg::Uuids(_) | Arg::I64s(_) | Arg::Texts(_) | Arg::I16s(_) | Arg::F64s(_) | Arg::Jsons(_) => {
-                    b.push_bind(None::<String>)
-                }
+                Arg::Uuids(_)
+                | Arg::I64s(_)
+                | Arg::Texts(_)
+                | Arg::I16s(_)
+                | Arg::F64s(_)
+                | Arg::Jsons(_)
+                | Arg::Byteas(_) => b.push_bind(None::<String>),
             };
         }
     });
@@ -1549,10 +1564,9 @@ impl Store for SqlStore {
     }
 
     async fn score_and_open(&self, o: &ScoreAndOpen) -> Result<bool, StoreError> {
-        // SQLite: opened with whatever other leads are waiting, in one
-        // transaction (groups.rs); this per-lead transaction is
-        // PostgreSQL's path and the group's fallback.
-        if let Db::Sqlite { scores, .. } = &self.db
+        // Opened with whatever other leads are waiting, in one transaction
+        // (groups.rs); this per-lead transaction is the group's fallback.
+        if let Db::Sqlite { scores, .. } | Db::Postgres { scores, .. } = &self.db
             && let Some(opened) = groups::submit(scores, o).await
         {
             return Ok(opened);

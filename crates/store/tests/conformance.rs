@@ -1262,7 +1262,7 @@ async fn scores_of_many_leads_at_once_open_each_once(engine: Engine) {
     let jobs = "SELECT COUNT(*) FROM jobs WHERE kind IN ('close_auction', 'auto_bid')";
     assert_eq!(store.scalar_i64(jobs).await.expect("count"), 2 * (n as i64 - 1), "two jobs per opened lead");
     if let Some(largest) = store.largest_group("score_lead") {
-        assert!(largest > 1, "SQLite opened concurrent leads in one group (largest {largest})");
+        assert!(largest > 1, "concurrent leads opened in one group (largest {largest})");
     }
 }
 
