@@ -22,9 +22,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::{BroadcastError, SocketError, SocketIo, SocketIoBuilder};
+use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::problem::ApiError;
 
@@ -171,7 +173,7 @@ fn bad(code: &'static str, detail: &str) -> Value {
 pub fn local_layer(svc: Leadex, cfg: &RealtimeConfig) -> SocketIoLayer {
     let (layer, io) = cfg.builder().build_layer();
     set_sink(&io, &svc);
-    io.ns("/", connect_handler(svc, io.clone(), cfg.clone()));
+    namespace(&io, svc, cfg.clone());
     layer
 }
 
@@ -196,47 +198,77 @@ pub fn set_sink<A: Adapter>(io: &SocketIo<A>, svc: &Leadex) {
     svc.events().set_sink(Arc::new(SocketSink { io: io.clone() }));
 }
 
-/// The connect handler of the `/` namespace, for any adapter:
-/// `io.ns("/", connect_handler(svc, io.clone(), cfg))` (awaited with a
-/// remote adapter).
-pub fn connect_handler<A: Adapter>(
-    svc: Leadex,
-    io: SocketIo<A>,
-    cfg: RealtimeConfig,
-) -> impl Fn(SocketRef<A>, TryData<Handshake>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
+/// Registers the `/` namespace on `io`, for any adapter (the result is
+/// awaited with a remote adapter).
+///
+/// socketioxide sends the namespace's connect packet *before* it calls the
+/// connect handler, and reads the client's next packets meanwhile, so a
+/// client that emits `subscribe` as soon as it is connected could reach a
+/// socket without handlers (seen under load: the first `subscribe` was
+/// never acknowledged). So the per-IP cap, the disconnect bookkeeping and
+/// the event handlers are settled in a connect *middleware*, which runs
+/// before that packet is sent; the handler then refuses or authenticates.
+pub fn namespace<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, svc: Leadex, cfg: RealtimeConfig) -> A::InitRes {
     spawn_rooms_gauge(io.clone());
-    let ctx = Arc::new(ConnCtx { svc, io, cfg, caps: Caps::default() });
-    move |socket: SocketRef<A>, TryData(auth): TryData<Handshake>| {
+    let ctx = Arc::new(ConnCtx { svc, io: io.clone(), cfg, caps: Caps::default() });
+    let admit = {
         let ctx = ctx.clone();
-        // socketioxide spawns the returned future, so the client's first
-        // packets can be handled before it runs: the per-IP cap and the
-        // disconnect bookkeeping are settled here, synchronously, before any
-        // event handler exists (a refused socket never gets a `subscribe`
-        // acknowledged; a socket gone during authentication frees its slot).
-        let ip = socket.req_parts().extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        if let Some(ip) = ip
-            && !ctx.caps.acquire(ip, ctx.cfg.max_per_ip)
-        {
-            refuse(socket, "per_ip", &bad("too_many_connections", "connection cap per IP address reached"));
-            return Box::pin(async {});
+        move |socket: SocketRef<A>| {
+            admit(&ctx, &socket);
+            async { Ok::<(), std::convert::Infallible>(()) }
         }
-        let slot =
-            Arc::new(Slot { ctx: ctx.clone(), ip, state: AtomicU8::new(PENDING), released: AtomicBool::new(false) });
-        let gone = slot.clone();
-        socket.on_disconnect(move |reason: DisconnectReason| async move {
-            gone.release();
-            if gone.state.swap(GONE, Ordering::AcqRel) == COUNTED {
-                metrics::gauge!("leadex_ws_connections").decrement(1.0);
-                metrics::counter!("leadex_ws_disconnects_total", "reason" => disconnect_reason(reason)).increment(1);
+    };
+    let handler = move |socket: SocketRef<A>, TryData(auth): TryData<Handshake>| {
+        let ctx = ctx.clone();
+        async move {
+            match socket.extensions.get::<Admission<A>>() {
+                Some(Admission::Admitted(slot)) => on_connect(ctx, socket, slot, auth.unwrap_or_default()).await,
+                _ => refuse(socket, "per_ip", &bad("too_many_connections", "connection cap per IP address reached")),
             }
-        });
-        register_events(&ctx.svc, &socket);
-        Box::pin(async move { on_connect(ctx, socket, slot, auth.unwrap_or_default()).await })
+        }
+    };
+    io.ns("/", handler.with(admit))
+}
+
+/// What the connect middleware decided for a socket.
+enum Admission<A: Adapter> {
+    /// Within the per-IP cap: its slot (handlers registered).
+    Admitted(Arc<Slot<A>>),
+    /// Over the cap: no handler is registered, so nothing it sends before
+    /// it is refused is answered.
+    OverCap,
+}
+
+impl<A: Adapter> Clone for Admission<A> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Admitted(s) => Self::Admitted(s.clone()),
+            Self::OverCap => Self::OverCap,
+        }
     }
+}
+
+/// Takes the socket's per-IP slot and registers its disconnect and event
+/// handlers, or marks it over the cap.
+fn admit<A: Adapter>(ctx: &Arc<ConnCtx<A>>, socket: &SocketRef<A>) {
+    let ip = socket.req_parts().extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(ip) = ip
+        && !ctx.caps.acquire(ip, ctx.cfg.max_per_ip)
+    {
+        socket.extensions.insert(Admission::<A>::OverCap);
+        return;
+    }
+    let slot = Arc::new(Slot { ctx: ctx.clone(), ip, state: AtomicU8::new(PENDING), released: AtomicBool::new(false) });
+    let gone = slot.clone();
+    socket.on_disconnect(move |reason: DisconnectReason| async move {
+        gone.release();
+        if gone.state.swap(GONE, Ordering::AcqRel) == COUNTED {
+            metrics::gauge!("leadex_ws_connections").decrement(1.0);
+            metrics::counter!("leadex_ws_disconnects_total", "reason" => disconnect_reason(reason)).increment(1);
+        }
+    });
+    register_events(&ctx.svc, socket);
+    socket.extensions.insert(Admission::Admitted(slot));
 }
 
 /// A connection not yet accepted (authenticating).

@@ -227,7 +227,7 @@ impl App {
                 let cfg = self.realtime();
                 let (layer, io) = cfg.builder().with_adapter::<RedisAdapter<_>>(ctr).build_layer();
                 realtime::set_sink(&io, &self.svc);
-                io.ns("/", realtime::connect_handler(self.svc.clone(), io.clone(), cfg))
+                realtime::namespace(&io, self.svc.clone(), cfg)
                     .await
                     .map_err(|e| anyhow::anyhow!("socket.io redis adapter: {e}"))?;
                 tracing::info!("socket.io events fan out through Redis");

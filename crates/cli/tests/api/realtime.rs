@@ -306,18 +306,23 @@ async fn raw_join(ws: &mut RawWs, vertical: &str) -> Result<(), String> {
     let connected = raw_next(ws).await.expect("connect reply");
     assert!(connected.starts_with("40"), "namespace connect, got {connected}");
     ws.send(Message::text(format!("420{}", json!(["subscribe", {"verticals": [vertical]}])))).await.expect("send");
-    loop {
-        let p = raw_next(ws).await.ok_or_else(|| "closed".to_owned())?;
-        if p.starts_with("430") {
-            return Ok(());
-        }
-        if let Some(body) = p.strip_prefix("42") {
-            let (name, payload): (String, Value) = serde_json::from_str(body).expect("event");
-            if name == "error" {
-                return Err(payload["error"]["code"].as_str().unwrap_or("").to_owned());
+    // Bounded as a whole: pings answered by `raw_next` must not keep a
+    // join that is never answered waiting forever.
+    let answer = async {
+        loop {
+            let p = raw_next(ws).await.ok_or_else(|| "closed".to_owned())?;
+            if p.starts_with("430") {
+                return Ok(());
+            }
+            if let Some(body) = p.strip_prefix("42") {
+                let (name, payload): (String, Value) = serde_json::from_str(body).expect("event");
+                if name == "error" {
+                    return Err(payload["error"]["code"].as_str().unwrap_or("").to_owned());
+                }
             }
         }
-    }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(15), answer).await.unwrap_or_else(|_| Err("no answer".into()))
 }
 
 async fn scrape(app: &leadex_testkit::TestApp) -> String {
