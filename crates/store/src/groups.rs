@@ -127,6 +127,13 @@ impl Batch {
             self.statements.push((format!("{head}{rows}{tail}"), binds));
         }
     }
+
+    /// A multi-row insert of `jobs` (a dedupe key already taken skips its
+    /// row, as the per-lead insert).
+    fn jobs(&mut self, jobs: &[&NewJob]) {
+        let head = format!("INSERT INTO jobs ({JOB_INSERT_COLUMNS}) ");
+        self.rows(&head, jobs, 14, |j| job_args(j).into(), JOB_INSERT_CONFLICT);
+    }
 }
 
 /// Runs a [`Batch`] in `$tx`; evaluates to `Result<(), StoreError>`.
@@ -672,13 +679,7 @@ fn close_writes(pg: bool, d: &DecidedCloses<'_>) -> Batch {
         |(id, until, at)| vec![Arg::Uuid(*id), Arg::I64(*until), Arg::I64(*at)],
         ") AS v WHERE leads.id = v.column1",
     );
-    batch.rows(
-        &format!("INSERT INTO jobs ({JOB_INSERT_COLUMNS}) "),
-        &d.jobs,
-        14,
-        |j| job_args(j).into(),
-        JOB_INSERT_CONFLICT,
-    );
+    batch.jobs(&d.jobs);
     batch
 }
 
@@ -770,13 +771,7 @@ async fn try_score_group(pool: &GroupPool, plans: &[&ScoreAndOpen]) -> Result<Ve
             .flat_map(|(o, _)| o.jobs.iter())
             .collect();
         let mut batch = Batch::new(pg);
-        batch.rows(
-            &format!("INSERT INTO jobs ({JOB_INSERT_COLUMNS}) "),
-            &jobs,
-            14,
-            |j| job_args(j).into(),
-            JOB_INSERT_CONFLICT,
-        );
+        batch.jobs(&jobs);
         run_batch!(tx, batch, pg)?;
         tx.commit().await.map_err(map_err)?;
         Ok(answers(plans, |o| o.lead_id, &opened))

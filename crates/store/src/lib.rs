@@ -1566,9 +1566,8 @@ impl Store for SqlStore {
     async fn score_and_open(&self, o: &ScoreAndOpen) -> Result<bool, StoreError> {
         // Opened with whatever other leads are waiting, in one transaction
         // (groups.rs); this per-lead transaction is the group's fallback.
-        if let Db::Sqlite { scores, .. } | Db::Postgres { scores, .. } = &self.db
-            && let Some(opened) = groups::submit(scores, o).await
-        {
+        let (Db::Sqlite { scores, .. } | Db::Postgres { scores, .. }) = &self.db;
+        if let Some(opened) = groups::submit(scores, o).await {
             return Ok(opened);
         }
         with_pool!(self, write, |p| {
