@@ -8,6 +8,7 @@
 #      for DURATION s, 60-second auctions, wait until every auction closed;
 #   3. issue 2's single-lead ingestion on SQLite (`leadex serve`), c=16 and 64.
 # Usage: scripts/bench-issue4.sh [eval|e2e-sqlite|e2e-pg|ingest|all]
+# PG_EXPLAIN_MS=10 logs, to the PostgreSQL server log, the plan of every statement slower than 10 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Benchmarks drive one key far past the production rate limits.
@@ -18,8 +19,11 @@ DURATION=${DURATION:-90}
 PORT=${PORT:-18480}
 OUT=${OUT:-target/bench-issue4}
 mkdir -p "$OUT"
-BIN=target/release
-cargo build --release -p leadex -p leadex-loadgen >&2
+# BIN=<dir> runs prebuilt binaries (an A/B of two builds in alternating runs).
+if [[ -z "${BIN:-}" ]]; then
+  BIN=target/release
+  cargo build --release -p leadex -p leadex-loadgen >&2
+fi
 
 wait_idle() {
   while pgrep -fa 'leadex-loadgen|leadex-queue-bench|bench-issue[0-35-9]|bullmq' >/dev/null; do sleep 20; done
@@ -65,6 +69,11 @@ if [[ ($WHAT == e2e-pg || $WHAT == all) && -n "${PG_ADMIN_URL:-}" ]]; then
   wait_idle
   DB="leadex_bench_i4_$$"
   psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $DB"
+  if [[ -n "${PG_EXPLAIN_MS:-}" ]]; then
+    # Diagnosis: the server log gets the plan of every statement slower than this.
+    psql "$PG_ADMIN_URL" -qc "ALTER DATABASE $DB SET session_preload_libraries = 'auto_explain'" \
+      -c "ALTER DATABASE $DB SET auto_explain.log_min_duration = '${PG_EXPLAIN_MS}ms'"
+  fi
   PG_URL="${PG_ADMIN_URL%/*}/$DB"
   export LEADEX__DATABASE__URL="$PG_URL"
   LEADEX__PRIVACY__KEY="k1:$(head -c32 /dev/urandom | base64)"

@@ -329,7 +329,8 @@ async fn try_group(pool: &GroupPool, plans: &[&AutoBids]) -> Result<Vec<AutoBids
         let mut args = Vec::with_capacity(leads.len());
         let l = crate::member_of(pg, &mut args, leads.iter().map(|l| Arg::Uuid(*l)));
         let sql = format!(
-            "SELECT id, bid_count, auction_ends_at FROM leads WHERE status = 'in_auction' AND id {l}{}",
+            "SELECT id, bid_count, auction_ends_at FROM leads WHERE {} AND id {l}{}",
+            crate::state_is("status", "in_auction"),
             lock("id")
         );
         let rows: Vec<(Uuid, i64, Option<i64>)> =
@@ -546,7 +547,10 @@ async fn try_close_group(pool: &GroupPool, closes: &[&CloseAuction]) -> Result<V
         let mut args = Vec::with_capacity(ids.len());
         let l = crate::member_of(pg, &mut args, ids.iter().map(|l| Arg::Uuid(*l)));
         let lock = if pg { " ORDER BY id FOR NO KEY UPDATE" } else { "" };
-        let sql = format!("SELECT id, seller_id, seed FROM leads WHERE status = 'in_auction' AND id {l}{lock}");
+        let sql = format!(
+            "SELECT id, seller_id, seed FROM leads WHERE {} AND id {l}{lock}",
+            crate::state_is("status", "in_auction")
+        );
         let rows: Vec<(Uuid, Uuid, Option<Vec<u8>>)> =
             bind_args!(sqlx::query_as(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;
         let open: HashMap<Uuid, (Uuid, Option<Vec<u8>>)> =
@@ -759,7 +763,8 @@ async fn try_score_group(pool: &GroupPool, plans: &[&ScoreAndOpen]) -> Result<Ve
                 "UPDATE leads SET status = 'in_auction', score = v.column2, tier = v.column3, \
                  score_breakdown = v.column4, auction_opened_at = v.column5, auction_ends_at = v.column6, \
                  seed = v.column7, seed_hash = v.column8, updated_at = v.column5 FROM ({rows}) AS v \
-                 WHERE leads.id = v.column1 AND leads.status = 'received' RETURNING leads.id"
+                 WHERE leads.id = v.column1 AND {} RETURNING leads.id",
+                crate::state_is("leads.status", "received")
             );
             let ids: Vec<Uuid> =
                 bind_args!(sqlx::query_scalar(AssertSqlSafe(sql)), args).fetch_all(&mut *tx).await.map_err(map_err)?;

@@ -730,6 +730,23 @@ fn array_type(column: &Arg) -> &'static str {
     }
 }
 
+/// `column || '' = 'state'`: the state guard of a statement that finds its
+/// rows by primary key (a list of ids), written so that no planner can use
+/// it to pick an index: an expression of the column matches no index and
+/// implies no partial index's predicate, so only the key's index remains.
+/// With a plain `status = 'received'` PostgreSQL costed the state's index
+/// from statistics that lag a table filling faster than autovacuum
+/// analyzes it, and that never count the dead index entries a short-lived
+/// state leaves behind: it walked the whole `leads_status` range (or the
+/// `jobs_queued` partial index), alone or ANDed with the key, for every
+/// group — 10–20 ms statements on 18 000 open auctions (BENCHMARKS.md,
+/// issue 4 §8). An opaque `(SELECT 'state')` value is not enough: the
+/// planner still probes the state index with it.
+fn state_is(column: &str, state: &'static str) -> String {
+    debug_assert!(state.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    format!("{column} || '' = '{state}'")
+}
+
 /// `IN (…)` on SQLite; on PostgreSQL `= ANY($n::type[])` with the values as
 /// one array, so the statement text does not depend on how many there are.
 fn member_of(pg: bool, args: &mut Vec<Arg>, values: impl IntoIterator<Item = Arg>) -> String {
@@ -1628,6 +1645,14 @@ mod queue;
 mod tests {
     use super::*;
     use crate::testing::{Engine, TestDb};
+
+    /// A state guard is an expression of the column, never the bare column
+    /// an index could serve.
+    #[test]
+    fn state_guards_are_expressions_no_index_matches() {
+        assert_eq!(state_is("status", "queued"), "status || '' = 'queued'");
+        assert_eq!(state_is("leads.status", "in_auction"), "leads.status || '' = 'in_auction'");
+    }
 
     /// SQLite gets a `VALUES` list of anonymous placeholders; PostgreSQL one
     /// typed array per column, whatever the number of rows, with the
